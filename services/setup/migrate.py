@@ -1,0 +1,159 @@
+"""Create the database and roles, then apply the versioned migrations in `migrations/`.
+
+Plain SQL files named NNNN_description.sql, applied in order, each in its own transaction and
+recorded with a checksum in meta.schema_migrations. Two setups at once serialize on an advisory
+lock; a second run finds nothing to do. An applied file that was edited afterwards is an error.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+import psycopg2.errors
+from psycopg2 import sql
+from sqlalchemy.engine import make_url
+
+from shared.db import advisory_key
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+GRANTS_SQL = Path(__file__).with_name("grants.sql")
+LOCK_NAME = "carsales:setup"
+ROLES = ("pipeline", "analyst")
+
+
+@dataclass
+class SetupResult:
+    database_created: bool = False
+    roles_created: list[str] = field(default_factory=list)
+    applied: list[str] = field(default_factory=list)
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def migrations() -> list[Migration]:
+    found = []
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        version, _, name = path.stem.partition("_")
+        found.append(Migration(version, name, path.read_text(encoding="utf-8")))
+    return found
+
+
+def _connect(url: str, dbname: str | None = None):
+    parsed = make_url(url)
+    conn = psycopg2.connect(
+        host=parsed.host,
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        dbname=dbname or parsed.database,
+        application_name="carsales-setup",
+    )
+    return conn
+
+
+def ensure_database(url: str, log) -> bool:
+    """Create the target database if it is missing and the role may; True if it was created."""
+    target = make_url(url).database
+    conn = _connect(url, dbname="postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (advisory_key(LOCK_NAME),))
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,))
+            if cur.fetchone():
+                return False
+            try:
+                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target)))
+            except psycopg2.errors.InsufficientPrivilege:
+                log.warning("cannot create database; it must exist already", database=target)
+                return False
+            log.info("database created", database=target)
+            return True
+    finally:
+        conn.close()
+
+
+def ensure_roles(cur, passwords: dict[str, str | None], log) -> list[str]:
+    """Create the pipeline and analyst roles if missing; set their passwords when configured."""
+    created = []
+    for role in ROLES:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+        if not cur.fetchone():
+            try:
+                cur.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+                created.append(role)
+            except psycopg2.errors.DuplicateObject:
+                cur.connection.rollback()
+        if passwords.get(role):
+            # The password is a literal quoted by psycopg2, never formatted into the statement.
+            cur.execute(
+                sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD %s").format(sql.Identifier(role)),
+                (passwords[role],),
+            )
+    if created:
+        log.info("roles created", roles=created)
+    return created
+
+
+def migrate(url: str, passwords: dict[str, str | None], log) -> SetupResult:
+    result = SetupResult(database_created=ensure_database(url, log))
+    conn = _connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (advisory_key(LOCK_NAME),))
+            conn.commit()
+            result.roles_created = ensure_roles(cur, passwords, log)
+            database = sql.Identifier(make_url(url).database)
+            cur.execute(
+                sql.SQL("GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {} TO pipeline").format(database)
+            )
+            cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO analyst").format(database))
+            conn.commit()
+            # Objects are created as the pipeline role, so workers connecting as it own them.
+            cur.execute("SET ROLE pipeline")
+            cur.execute("CREATE SCHEMA IF NOT EXISTS meta")
+            cur.execute(
+                """CREATE TABLE IF NOT EXISTS meta.schema_migrations (
+                       version    text PRIMARY KEY,
+                       name       text NOT NULL,
+                       checksum   text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            conn.commit()
+            cur.execute("SELECT version, checksum FROM meta.schema_migrations")
+            applied = dict(cur.fetchall())
+            for migration in migrations():
+                if migration.version in applied:
+                    if applied[migration.version] != migration.checksum:
+                        raise RuntimeError(
+                            f"migration {migration.version}_{migration.name}.sql was changed after it was "
+                            "applied; add a new migration instead of editing an applied one"
+                        )
+                    continue
+                cur.execute(migration.sql)
+                cur.execute(
+                    "INSERT INTO meta.schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, migration.checksum),
+                )
+                conn.commit()
+                result.applied.append(f"{migration.version}_{migration.name}")
+                log.info("migration applied", version=migration.version, migration=migration.name)
+            cur.execute(GRANTS_SQL.read_text(encoding="utf-8"))
+            cur.execute("SELECT max(version) FROM meta.schema_migrations")
+            result.version = cur.fetchone()[0]
+            cur.execute("RESET ROLE")
+            conn.commit()
+    finally:
+        conn.close()  # closing the session releases the advisory lock
+    return result

@@ -1,0 +1,1 @@
+"""Common package of the car-sales pipeline: config, database, logging, queues, run ledger."""

@@ -1,0 +1,395 @@
+"""`pipeline`: the command line over the queues and the ledger.
+
+It enqueues work and reads the ledger; the work itself runs in the stage workers.
+"""
+
+import json
+import sys
+import time
+import uuid
+
+import click
+import redis
+import sqlalchemy as sa
+import sqlalchemy.exc
+from rq.utils import import_attribute
+
+from shared import db, ledger, queues
+from shared.config import mask_url, settings
+from shared.errors import BadInputError, ConfigError
+from shared.logging import configure_logging
+
+EXIT_FAILED = 1  # the run failed
+EXIT_USAGE = 2  # bad arguments or bad input given on the command line
+EXIT_UNAVAILABLE = 3  # Redis or PostgreSQL cannot be reached
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings():
+    try:
+        return settings()
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_USAGE)
+
+
+def _redis():
+    cfg = _settings()
+    conn = queues.redis_connection()
+    try:
+        conn.ping()
+    except redis.exceptions.RedisError as exc:
+        _fail(
+            f"Redis is unavailable at {mask_url(cfg.redis_url)} ({exc}); nothing was enqueued",
+            EXIT_UNAVAILABLE,
+        )
+    return conn
+
+
+def _read(fn, *args):
+    """Run a ledger read; a database that is down or not set up gives a clear message."""
+    cfg = _settings()
+    try:
+        with db.engine().connect() as conn:
+            return fn(conn, *args)
+    except sqlalchemy.exc.OperationalError as exc:
+        _fail(
+            f"PostgreSQL is unavailable at {mask_url(cfg.database_url)} ({exc.orig})".strip(),
+            EXIT_UNAVAILABLE,
+        )
+    except sqlalchemy.exc.ProgrammingError:
+        _fail("the ledger does not exist yet: run `pipeline setup` first", EXIT_UNAVAILABLE)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """Medallion pipeline for used-car auction sales: setup -> ingest -> transform on RQ."""
+    cfg = _settings()
+    configure_logging("cli", cfg.log_level, cfg.log_format, stream=sys.stderr)
+
+
+def _record_run(spec: queues.RunSpec, plan) -> bool:
+    """Write the run to the ledger if the ledger exists yet (on a new database, setup writes it)."""
+    try:
+        with db.engine().begin() as conn:
+            ledger.create_run(conn, spec.run_id, spec.sources, plan, kind=spec.kind, force=spec.force)
+        return True
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError):
+        return False
+
+
+def _enqueue(spec: queues.RunSpec, plan, connection, recorded: bool) -> None:
+    try:
+        queues.enqueue_plan(spec, plan, connection)
+    except redis.exceptions.RedisError as exc:
+        if recorded:
+            with db.engine().begin() as conn:
+                ledger.fail_stage(conn, spec.run_id, plan[0].stage, plan[0].task, f"could not enqueue: {exc}")
+        _fail(
+            f"Redis failed while enqueueing run {spec.run_id} ({exc}); nothing was enqueued", EXIT_UNAVAILABLE
+        )
+
+
+@cli.command()
+@click.option(
+    "--source",
+    "-s",
+    "sources",
+    multiple=True,
+    metavar="PATH",
+    help="CSV file, directory or glob inside DATA_DIR; repeat or list several.",
+)
+@click.argument("more_sources", nargs=-1, metavar="[PATH ...]")
+@click.option("--force", is_flag=True, help="Load files again even if their content was already ingested.")
+@click.option("--wait", is_flag=True, help="Show progress until the run ends; exit 0 only if it succeeded.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the final status as JSON (with --wait) or the run id."
+)
+@click.option("--timeout", default=3600, show_default=True, help="Seconds --wait waits before giving up.")
+def run(sources, more_sources, force, wait, as_json, timeout):
+    """Enqueue a run: setup, then one ingest job per file, then transform. Prints the run id."""
+    cfg = _settings()
+    try:
+        files = _expand([*sources, *more_sources], cfg.data_dir)
+    except BadInputError as exc:
+        _fail(str(exc), EXIT_USAGE)
+    connection = _redis()
+    spec = queues.RunSpec(run_id=str(uuid.uuid4()), sources=files, force=force)
+    plan = queues.plan_run(spec)
+    recorded = _record_run(spec, plan)
+    _enqueue(spec, plan, connection, recorded)
+    if not wait:
+        click.echo(json.dumps({"run_id": spec.run_id, "status": "queued"}) if as_json else spec.run_id)
+        return
+    if not as_json:
+        click.echo(f"run {spec.run_id} queued: {len(files)} file(s)")
+    sys.exit(_wait(spec.run_id, as_json, timeout))
+
+
+def _expand(paths, data_dir):
+    from shared.sources import expand_sources
+
+    return expand_sources(list(paths), data_dir)
+
+
+def _wait(run_id: str, as_json: bool, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    seen: dict[tuple, str] = {}
+    status = None
+    while time.monotonic() < deadline:
+        try:
+            with db.engine().connect() as conn:
+                status = ledger.get_status(conn, run_id)
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.ProgrammingError):
+            status = None  # the setup job has not created the ledger yet
+        if status:
+            if not as_json:
+                for stage in status["stages"]:
+                    key = (stage["stage"], stage["task"])
+                    if seen.get(key) != stage["status"]:
+                        seen[key] = stage["status"]
+                        click.echo(f"  {_label(stage):<40} {stage['status']}")
+            if status["status"] in ("succeeded", "failed", "cancelled"):
+                break
+        time.sleep(0.3)
+    else:
+        if not as_json:
+            click.echo(f"gave up waiting after {timeout}s", err=True)
+    if status is None:
+        _fail(f"run {run_id} is not in the ledger", EXIT_FAILED)
+    _print_status(status, as_json)
+    return 0 if status["status"] == "succeeded" else EXIT_FAILED
+
+
+def _label(stage: dict) -> str:
+    task = stage["task"].rsplit("/", 1)[-1]
+    return f"{stage['stage']} {task}".strip()
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, str) and len(value) >= 19 and value[10] == "T":
+        return value[11:19]
+    return str(value)
+
+
+def _print_status(status: dict, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(status, indent=2, default=str))
+        return
+    click.echo(
+        f"run {status['run_id']}  {status['status'].upper()}  ({status['kind']}, created "
+        f"{status['created_at'][:19]})"
+    )
+    if status["error"]:
+        click.echo(f"error: {status['error']}")
+    header = ("stage", "status", "try", "rows_in", "rows_out", "rejected", "started", "finished", "error")
+    rows = [
+        (
+            _label(s),
+            s["status"],
+            s["attempt"],
+            s["rows_in"],
+            s["rows_out"],
+            s["rows_rejected"],
+            s["started_at"],
+            s["finished_at"],
+            (s["error"] or "")[:70],
+        )
+        for s in status["stages"]
+    ]
+    _table(header, rows)
+    if status["quality"]:
+        click.echo("quality checks:")
+        _table(
+            ("check", "status", "observed", "threshold", "blocking"),
+            [
+                (q["check"], q["status"], q["observed"], q["threshold"], q["blocking"])
+                for q in status["quality"]
+            ],
+        )
+
+
+def _table(header, rows) -> None:
+    cells = [[str(h) for h in header]] + [[_fmt(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+        if n == 0:
+            click.echo("  ".join("-" * w for w in widths))
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(run_id, as_json):
+    """Show a run and its stages (and quality checks)."""
+    _uuid(run_id)
+    found = _read(ledger.get_status, run_id)
+    if found is None:
+        _fail(f"no run {run_id} in the ledger", EXIT_USAGE)
+    _print_status(found, as_json)
+
+
+def _uuid(value: str) -> None:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        _fail(f"{value!r} is not a run id (a UUID)", EXIT_USAGE)
+
+
+@cli.command()
+@click.option("--limit", default=20, show_default=True, help="How many recent runs to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+def runs(limit, as_json):
+    """List recent runs, newest first."""
+    rows = _read(ledger.list_runs, limit)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    _table(
+        ("run_id", "kind", "status", "created", "files", "ingested", "published", "error"),
+        [
+            (
+                r["run_id"],
+                r["kind"],
+                r["status"],
+                str(r["created_at"])[:19],
+                r["n_sources"],
+                r["rows_ingested"],
+                r["rows_published"],
+                (r["error"] or "")[:60],
+            )
+            for r in rows
+        ],
+    )
+
+
+@cli.command()
+@click.argument("stage", type=click.Choice(ledger.STAGES))
+@click.option("--burst", is_flag=True, help="Exit when the queue is empty instead of waiting for work.")
+def worker(stage, burst):
+    """Run an RQ worker for STAGE's queue (what each container runs). SIGTERM finishes the current job."""
+    import os
+
+    from shared.worker import run_worker
+
+    cfg = _settings()
+    os.environ["SERVICE_NAME"] = stage
+    configure_logging(stage, cfg.log_level, cfg.log_format)
+    _redis()
+    run_worker(stage, burst=burst)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the run's status as JSON.")
+def setup(as_json):
+    """Run the setup stage inline: create the database, roles and schema objects (idempotent)."""
+    cfg = _settings()
+    configure_logging("setup", cfg.log_level, cfg.log_format, stream=sys.stderr)
+    spec = queues.RunSpec(run_id=str(uuid.uuid4()), sources=[])
+    plan = queues.plan_run(spec)
+    setup_run = import_attribute(queues.JOB_FUNCTIONS["setup"])
+    try:
+        setup_run(run_id=spec.run_id, plan=[p.as_dict() for p in plan], sources=[], force=False)
+    except Exception as exc:
+        _fail(f"setup failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
+    found = _read(ledger.get_status, spec.run_id)
+    _print_status(found, as_json)
+
+
+@cli.command()
+@click.argument("run_id")
+def retry(run_id):
+    """Resume a failed or cancelled run from the jobs that did not succeed."""
+    _uuid(run_id)
+    found = _read(ledger.get_status, run_id)
+    if found is None:
+        _fail(f"no run {run_id} in the ledger", EXIT_USAGE)
+    if found["status"] not in ("failed", "cancelled"):
+        _fail(f"run {run_id} is {found['status']}; only failed or cancelled runs can be retried", EXIT_USAGE)
+    connection = _redis()
+    spec = queues.RunSpec(run_id=run_id, sources=found["sources"], force=False, kind=found["kind"])
+    attempt = uuid.uuid4().hex[:6]
+    todo = {(s["stage"], s["task"]) for s in found["stages"] if s["status"] != "succeeded"}
+    plan = [p for p in queues.plan_run(spec, attempt=attempt) if (p.stage, p.task) in todo]
+    with db.engine().begin() as conn:
+        ledger.requeue_run(conn, run_id, plan)
+    _enqueue(spec, plan, connection, recorded=True)
+    click.echo(f"run {run_id} requeued: {', '.join(_label(p.__dict__) for p in plan)}")
+
+
+@cli.command()
+@click.argument("run_id")
+def cancel(run_id):
+    """Cancel a queued or running run: its queued jobs never run; a running job is not published."""
+    _uuid(run_id)
+    connection = _redis()
+
+    def _cancel(conn, rid):
+        with conn.begin():
+            return ledger.cancel_run(conn, rid)
+
+    job_ids = _read(_cancel, run_id)
+    if job_ids is None:
+        _fail(f"run {run_id} is not queued or running", EXIT_USAGE)
+    n = queues.cancel_jobs(job_ids, connection)
+    click.echo(f"run {run_id} cancelled ({n} queued job(s) cancelled)")
+
+
+@cli.command()
+@click.option("--wait", is_flag=True, help="Wait until the rebuild ends; exit 0 only if it succeeded.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final status as JSON.")
+def rebuild(wait, as_json):
+    """Re-derive all of staging from the whole raw history, atomically, with the same checks."""
+    connection = _redis()
+    spec = queues.RunSpec(run_id=str(uuid.uuid4()), sources=[], kind="rebuild")
+    plan = queues.plan_run(spec)
+    if not _record_run(spec, plan):
+        _fail("the ledger does not exist yet: run `pipeline setup` first", EXIT_UNAVAILABLE)
+    _enqueue(spec, plan, connection, recorded=True)
+    if wait:
+        sys.exit(_wait(spec.run_id, as_json, 3600))
+    click.echo(spec.run_id)
+
+
+@cli.command()
+@click.option("--rows", type=click.IntRange(min=0), required=True, help="Data lines to write.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), required=True, help="File to write.")
+@click.option("--seed", default=42, show_default=True, help="Random seed: same seed, same file.")
+def sample(rows, out, seed):
+    """Write a deterministic sample file with the real data set's header and defects."""
+    from shared.sample import write_sample
+
+    started = time.perf_counter()
+    counts = write_sample(out, rows, seed)
+    click.echo(json.dumps({"out": out, "seconds": round(time.perf_counter() - started, 2), **counts}))
+
+
+@cli.command()
+def health():
+    """Exit 0 if PostgreSQL and Redis both answer (container healthcheck)."""
+    cfg = _settings()
+    try:
+        queues.redis_connection().ping()
+        with db.engine().connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        _fail(
+            f"unhealthy: {type(exc).__name__}: {exc} (db {mask_url(cfg.database_url)}, "
+            f"redis {mask_url(cfg.redis_url)})",
+            EXIT_FAILED,
+        )
+    click.echo("ok")
+
+
+def main():
+    cli(prog_name="pipeline")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Database access: one SQLAlchemy engine per process, SQL files, advisory locks.
+
+Workers fork a work horse per job (RQ's default), so the engine is keyed by process id:
+a forked child never reuses its parent's sockets.
+"""
+
+import hashlib
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+
+from shared.config import settings
+
+_engines: dict[tuple[int, str], Engine] = {}
+
+
+def sa_url(url: str) -> URL:
+    """A libpq URL as SQLAlchemy's psycopg2 URL."""
+    parsed = make_url(url)
+    return parsed.set(drivername="postgresql+psycopg2")
+
+
+def engine(url: str | None = None) -> Engine:
+    """The process's engine for `url` (default DATABASE_URL), created on first use."""
+    url = url or settings().database_url
+    key = (os.getpid(), url)
+    if key not in _engines:
+        _engines[key] = sa.create_engine(
+            sa_url(url),
+            pool_size=2,
+            max_overflow=2,
+            pool_pre_ping=True,  # a connection killed between jobs is replaced, not used
+            connect_args={"application_name": f"carsales-{os.environ.get('SERVICE_NAME', 'cli')}"},
+        )
+    return _engines[key]
+
+
+def dispose_all() -> None:
+    for eng in _engines.values():
+        eng.dispose()
+    _engines.clear()
+
+
+def read_sql(path: Path) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
+def advisory_key(name: str) -> int:
+    """A stable signed 64-bit advisory lock key for a name (same in every process and version)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def xact_lock(conn: Connection, name: str) -> None:
+    """Hold an advisory lock named `name` until the current transaction ends."""
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(name)})
+
+
+@contextmanager
+def session_lock(conn: Connection, name: str):
+    """Hold an advisory lock named `name` for the block, across transactions of `conn`."""
+    key = advisory_key(name)
+    conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+    try:
+        yield
+    finally:
+        if not conn.closed and not conn.invalidated:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})

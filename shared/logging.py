@@ -1,0 +1,75 @@
+"""structlog set-up: one JSON object per line on stdout, with the run's context on every line.
+
+Context (service, stage, run_id, job_id) lives in contextvars, bound once per job by
+`bind_context`, so every log call below it carries the fields without passing them around.
+"""
+
+import logging
+import re
+import sys
+
+import structlog
+
+_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
+
+
+def _mask_secrets(_logger, _method, event_dict):
+    """Mask the password of any URL that reaches a log line (exceptions included)."""
+    for key, value in event_dict.items():
+        if isinstance(value, str) and "://" in value:
+            event_dict[key] = _URL_PASSWORD.sub(r"\1***@", value)
+    return event_dict
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: str = "json", stream=None) -> None:
+    """Configure structlog and the stdlib root logger (rq logs through it) for one process.
+
+    Workers log to stdout (what `docker compose logs` shows); the CLI logs to stderr so that
+    its stdout stays clean for `--json`.
+    """
+    stream = stream or sys.stdout
+    shared_processors = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    tail = [structlog.processors.dict_tracebacks, _mask_secrets] if fmt == "json" else [_mask_secrets]
+    structlog.configure(
+        processors=[*shared_processors, structlog.processors.StackInfoRenderer(), *tail, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
+        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        cache_logger_on_first_use=False,
+    )
+    # rq and other libraries log through the stdlib: render their lines the same way.
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared_processors, structlog.stdlib.add_logger_name],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("rq.worker", "rq.queue", "rq.job", "rq.scheduler"):
+        logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(service=service)
+
+
+def bind_context(**fields) -> None:
+    """Add fields (stage, run_id, job_id, source) to every later log line of this process."""
+    structlog.contextvars.bind_contextvars(**{k: v for k, v in fields.items() if v is not None})
+
+
+def unbind_context(*names: str) -> None:
+    structlog.contextvars.unbind_contextvars(*names)
+
+
+def get_logger(name: str | None = None):
+    return structlog.get_logger(name)

@@ -1,0 +1,129 @@
+"""What every stage job does around its own work: context, ledger, logs, retries, failure.
+
+    @stage_job("ingest", task_arg="path")
+    def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) -> None:
+        with ctx.engine.begin() as conn:
+            ...                                   # the work
+            ctx.succeed(conn, rows_in=..., rows_out=..., rows_rejected=...)  # same transaction
+
+On an exception: a transient one (lost connection) is left to RQ's Retry while retries remain;
+anything else fails the job at once (no retry), marks the run failed and the later jobs not run,
+and cancels those jobs in RQ so nothing stays silently deferred.
+"""
+
+import functools
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+
+import structlog
+from rq import get_current_job
+from sqlalchemy.engine import Connection, Engine
+
+from shared import db, ledger, queues
+from shared.config import Settings, settings
+from shared.errors import is_transient
+from shared.logging import bind_context
+
+
+@dataclass
+class StageContext:
+    stage: str
+    run_id: str
+    task: str
+    job_id: str
+    worker_name: str
+    settings: Settings
+    engine: Engine
+    log: structlog.typing.FilteringBoundLogger
+    attempt: int = 0
+    result: dict = field(default_factory=dict)
+    _succeeded: bool = False
+
+    def succeed(
+        self, conn: Connection, rows_in: int, rows_out: int, rows_rejected: int = 0, **details
+    ) -> None:
+        """Record the job's success inside the caller's transaction (the one holding the work)."""
+        self.result = {"rows_in": rows_in, "rows_out": rows_out, "rows_rejected": rows_rejected, **details}
+        ledger.finish_stage(
+            conn, self.run_id, self.stage, self.task, rows_in, rows_out, rows_rejected, details
+        )
+        self._succeeded = True
+
+
+def _error_text(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text if len(text) < 2000 else text[:2000] + " ..."
+
+
+def stage_job(stage: str, task_arg: str | None = None, prepare=None):
+    """Wrap a stage function so it runs as an RQ job with ledger, logging and retry policy.
+
+    `prepare(ctx, **kwargs)` runs before the ledger is touched: setup uses it to create the ledger.
+    """
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def run(run_id: str, **kwargs):
+            cfg = settings()
+            job = get_current_job()
+            job_id = job.id if job else f"inline-{stage}-{os.getpid()}"
+            task = str(kwargs.get(task_arg, "")) if task_arg else ""
+            worker = (
+                getattr(job, "worker_name", None) if job else None
+            ) or f"{socket.gethostname()}:{os.getpid()}"
+            bind_context(stage=stage, run_id=run_id, job_id=job_id, source=task or None)
+            log = structlog.get_logger(f"services.{stage}")
+            ctx = StageContext(stage, run_id, task, job_id, worker, cfg, db.engine(), log)
+            started = time.perf_counter()
+            try:
+                if prepare is not None:
+                    prepare(ctx, run_id=run_id, **kwargs)
+                with ctx.engine.begin() as conn:
+                    status = ledger.run_status(conn, run_id)
+                    if status in ("cancelled", "failed"):
+                        log.warning("stage skipped", reason=f"run is {status}")
+                        return {"skipped": f"run is {status}"}
+                    ctx.attempt = ledger.start_stage(conn, run_id, stage, task, job_id, worker)
+                log.info("stage started", attempt=ctx.attempt, worker=worker)
+                fn(ctx, run_id=run_id, **kwargs)
+                if not ctx._succeeded:
+                    with ctx.engine.begin() as conn:
+                        ctx.succeed(conn, 0, 0, 0)
+            except Exception as exc:
+                seconds = round(time.perf_counter() - started, 3)
+                error = _error_text(exc)
+                will_retry = bool(job and is_transient(exc) and job.retries_left)
+                if job and not is_transient(exc):
+                    job.retries_left = 0  # bad input or a bug: retrying cannot help
+                try:
+                    with db.engine().begin() as conn:
+                        if will_retry:
+                            ledger.retrying_stage(conn, run_id, stage, task, error)
+                            later = []
+                        else:
+                            later = ledger.fail_stage(conn, run_id, stage, task, error)
+                    if later:
+                        queues.cancel_jobs(later)
+                except Exception as ledger_exc:  # the database may be the thing that is down
+                    log.error("ledger update failed", error=_error_text(ledger_exc))
+                if will_retry:
+                    log.warning(
+                        "stage will retry",
+                        error=error,
+                        seconds=seconds,
+                        retries_left=job.retries_left,
+                        attempt=ctx.attempt,
+                    )
+                else:
+                    log.error("stage failed", error=error, seconds=seconds, attempt=ctx.attempt, exc_info=exc)
+                raise
+            seconds = round(time.perf_counter() - started, 3)
+            log.info("stage finished", seconds=seconds, **ctx.result)
+            return {**ctx.result, "seconds": seconds}
+
+        run.stage = stage
+        return run
+
+    return decorate

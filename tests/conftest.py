@@ -1,0 +1,193 @@
+"""Fixtures: a dedicated PostgreSQL database and Redis db number, and real worker processes.
+
+Nothing here is mocked: tests talk to the PostgreSQL and Redis of the machine, through a
+database created for this test session (dropped at the end) and Redis db 15 (flushed per test).
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_BASE = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
+TEST_DB = f"carsales_test_{os.getpid()}"
+TEST_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+DATA_DIR = Path(os.environ.get("TEST_DATA_DIR", f"/tmp/carsales-test-data-{os.getpid()}"))
+PIPELINE = str(Path(sys.executable).with_name("pipeline"))
+
+# Set before any project module reads its settings; subprocesses inherit them.
+os.environ.update(
+    DATABASE_URL=f"{PG_BASE}/{TEST_DB}",
+    REDIS_URL=TEST_REDIS,
+    DATA_DIR=str(DATA_DIR),
+    LOG_FORMAT="json",
+    LOG_LEVEL="INFO",
+    RETRY_MAX="2",
+    RETRY_INTERVALS="1,1",
+    QUARANTINE_MAX_RATE="0.01",
+)
+os.environ.pop("SETUP_DATABASE_URL", None)
+
+
+def _psql_admin(statement: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(f"{PG_BASE}/postgres")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(statement)
+    conn.close()
+
+
+def run_cli(*args: str, check: bool = False, timeout: float = 300, env: dict | None = None):
+    """Run the real `pipeline` command; returns the CompletedProcess (text mode)."""
+    proc = subprocess.run(
+        [PIPELINE, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"pipeline {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_database():
+    """Create the session's database through `pipeline setup`, drop it afterwards."""
+    _psql_admin(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    run_cli("setup", check=True)
+    yield os.environ["DATABASE_URL"]
+    from shared import db
+
+    db.dispose_all()
+    _psql_admin(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
+    shutil.rmtree(DATA_DIR, ignore_errors=True)
+
+
+@pytest.fixture
+def engine(test_database):
+    from shared import db
+
+    return db.engine()
+
+
+@pytest.fixture
+def clean_db(engine):
+    """Empty every data and ledger table (not the migrations) so a test starts from nothing."""
+    import sqlalchemy as sa
+
+    with engine.begin() as conn:
+        tables = conn.execute(
+            sa.text(
+                "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
+                "WHERE schemaname IN ('raw', 'staging', 'meta') AND tablename <> 'schema_migrations'"
+            )
+        ).scalars()
+        names = ", ".join(tables)
+        if names:
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    return engine
+
+
+@pytest.fixture
+def redis_conn():
+    from shared import queues
+
+    conn = queues.redis_connection()
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+
+
+@pytest.fixture
+def data_dir():
+    """A fresh folder inside DATA_DIR for this test's source files."""
+    folder = DATA_DIR / uuid.uuid4().hex[:8]
+    folder.mkdir(parents=True)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class Workers:
+    """Real `pipeline worker STAGE` processes, each in its own process group, logging to a file."""
+
+    def __init__(self, log_dir: Path):
+        self.log_dir = log_dir
+        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
+
+    def start(self, stage: str, burst: bool = False, env: dict | None = None) -> subprocess.Popen:
+        log_path = self.log_dir / f"{stage}-{len(self.procs)}.log"
+        args = [PIPELINE, "worker", stage] + (["--burst"] if burst else [])
+        proc = subprocess.Popen(
+            args,
+            stdout=log_path.open("w"),
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,
+        )
+        self.procs.append((stage, proc, log_path))
+        return proc
+
+    def start_all(self, ingest: int = 1, transform: int = 1) -> None:
+        self.start("setup")
+        for _ in range(ingest):
+            self.start("ingest")
+        for _ in range(transform):
+            self.start("transform")
+
+    def kill(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
+        """Signal the worker and its work horse (the whole process group)."""
+        os.killpg(proc.pid, sig)
+
+    def logs(self, stage: str | None = None) -> list[dict]:
+        lines = []
+        for name, _, path in self.procs:
+            if stage and name != stage:
+                continue
+            for line in path.read_text().splitlines():
+                try:
+                    lines.append(json.loads(line))
+                except json.JSONDecodeError:
+                    lines.append({"unparsed": line, "service": name})
+        return lines
+
+    def stop(self) -> None:
+        for _, proc, _ in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for _, proc, _ in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+@pytest.fixture
+def workers(tmp_path, redis_conn, clean_db):
+    pool = Workers(tmp_path)
+    yield pool
+    pool.stop()
+
+
+def wait_for_run(run_id: str, timeout: float = 120, until=("succeeded", "failed", "cancelled")) -> dict:
+    """Poll the ledger until the run reaches one of `until`; returns its status dict."""
+    from shared import db, ledger
+
+    deadline = time.monotonic() + timeout
+    status = None
+    while time.monotonic() < deadline:
+        with db.engine().connect() as conn:
+            status = ledger.get_status(conn, run_id)
+        if status and status["status"] in until:
+            return status
+        time.sleep(0.3)
+    raise AssertionError(f"run {run_id} did not reach {until} in {timeout}s; last status: {status}")
