@@ -49,10 +49,10 @@ CREATE INDEX car_prices_batch_brin ON raw.car_prices USING brin (_batch_id);
 
 -- Lines that cannot be trusted as rows: kept byte for byte with a reason a person can read.
 CREATE TABLE raw.rejected_lines (
-    batch_id       bigint      NOT NULL,
-    run_id         uuid        NOT NULL,
-    source_file    text        NOT NULL,
-    source_sha256  text        NOT NULL,
+    batch_id       bigint      NOT NULL DEFAULT current_setting('pipeline.batch_id')::bigint,
+    run_id         uuid        NOT NULL DEFAULT current_setting('pipeline.run_id')::uuid,
+    source_file    text        NOT NULL DEFAULT current_setting('pipeline.source_file'),
+    source_sha256  text        NOT NULL DEFAULT current_setting('pipeline.source_sha256'),
     line_number    bigint      NOT NULL,
     line_count     integer     NOT NULL DEFAULT 1,  -- physical lines the record spans
     raw_line       bytea       NOT NULL,

@@ -1,0 +1,35 @@
+-- Statements of the ingest stage. Loaded by services/ingest/job.py.
+
+-- name: previous_load
+-- A file is known by its content: the same bytes under another name are the same file.
+SELECT batch_id, run_id, source_file, records, rows_loaded, rows_rejected
+  FROM meta.ingested_files WHERE sha256 = %(sha256)s ORDER BY batch_id LIMIT 1
+
+-- name: new_batch
+INSERT INTO meta.ingested_files (run_id, source_file, source_path, sha256, size_bytes, records, rows_loaded,
+                                 rows_rejected, forced)
+VALUES (%(run_id)s, %(source_file)s, %(source_path)s, %(sha256)s, %(size_bytes)s, 0, 0, 0, %(forced)s)
+RETURNING batch_id
+
+-- name: set_lineage
+-- Transaction-local settings read by the lineage column defaults of raw.car_prices and raw.rejected_lines.
+SELECT set_config('pipeline.batch_id', %(batch_id)s, true),
+       set_config('pipeline.run_id', %(run_id)s, true),
+       set_config('pipeline.source_file', %(source_file)s, true),
+       set_config('pipeline.source_sha256', %(sha256)s, true)
+
+-- name: copy_rows
+COPY raw.car_prices (_line_number, year, make, model, trim, body, transmission, vin, state, condition,
+                     odometer, color, interior, seller, mmr, sellingprice, saledate)
+FROM STDIN WITH (FORMAT csv)
+
+-- name: copy_rejects
+COPY raw.rejected_lines (line_number, line_count, raw_line, reason) FROM STDIN WITH (FORMAT csv)
+
+-- name: close_batch
+UPDATE meta.ingested_files
+   SET records = %(records)s, rows_loaded = %(loaded)s, rows_rejected = %(rejected)s, seconds = %(seconds)s
+ WHERE batch_id = %(batch_id)s
+
+-- name: analyze_raw
+ANALYZE raw.car_prices

@@ -1,0 +1,167 @@
+"""The ingest stage as an RQ job: one source file per job, loaded in one transaction.
+
+Steps: confine and hash the file; take an advisory lock on its hash (two runs of the same file
+load it once); skip it if that content was loaded before (unless --force); stream it through
+COPY with its rejects; record the batch and the stage's success in the same transaction.
+A crash at any point leaves nothing of the file visible, and a retry loads it whole.
+"""
+
+import csv
+import gzip
+import hashlib
+import io
+import tempfile
+import time
+from pathlib import Path
+
+from services.ingest.reader import CopyFeed, Counts, RecordSplitter, Reject, read_header
+from shared.db import advisory_key
+from shared.errors import BadInputError
+from shared.sources import confine
+from shared.sqlfile import load_queries
+from shared.stage import StageContext, stage_job
+
+Q = load_queries(Path(__file__).with_name("ingest.sql"))
+GZIP_MAGIC = b"\x1f\x8b"
+ANALYZE_AFTER_ROWS = 100_000  # fresh statistics for the transform after a big load
+COPY_READ_SIZE = 1 << 20
+
+
+def _open_source(ctx: StageContext, path: str) -> tuple[Path, int]:
+    """The checked path and its size; every refusal names the file and the reason."""
+    source = confine(path, ctx.settings.data_dir)
+    if not source.exists():
+        raise BadInputError(f"{path}: no such file")
+    if not source.is_file():
+        raise BadInputError(f"{path}: not a regular file")
+    try:
+        size = source.stat().st_size
+        with source.open("rb"):
+            pass
+    except PermissionError:
+        raise BadInputError(f"{path}: permission denied") from None
+    return source, size
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _open_text_stream(path: Path):
+    """The file's bytes, decompressed if it is gzip (.csv.gz), buffered for line reads."""
+    raw = path.open("rb")
+    if raw.read(2) == GZIP_MAGIC:
+        raw.close()
+        return gzip.open(path, "rb")
+    raw.seek(0)
+    return io.BufferedReader(raw, buffer_size=COPY_READ_SIZE)
+
+
+class RejectSpool:
+    """Rejects are kept in a temporary file while COPY owns the connection, then COPYed in."""
+
+    def __init__(self, file):
+        self.file = file
+        self.writer = csv.writer(file)
+
+    def add(self, reject: Reject) -> None:
+        self.writer.writerow([reject.line_number, reject.line_count, "\\x" + reject.raw.hex(), reject.reason])
+
+    def copy_into(self, cur) -> None:
+        self.file.seek(0)
+        cur.copy_expert(Q["copy_rejects"], self.file, size=COPY_READ_SIZE)
+
+
+@stage_job("ingest", task_arg="path")
+def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) -> None:
+    started = time.perf_counter()
+    source, size = _open_source(ctx, path)
+    sha256 = _sha256(source)
+    ctx.log.info("file hashed", sha256=sha256, bytes=size)
+    with ctx.engine.begin() as conn:
+        cur = conn.connection.dbapi_connection.cursor()
+        # Held until commit: the same content enqueued twice at once is loaded once.
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(f"carsales:ingest:{sha256}"),))
+        cur.execute(Q["previous_load"], {"sha256": sha256})
+        previous = cur.fetchone()
+        if previous and not force:
+            batch_id, first_run, first_name, records, _, _ = previous
+            ctx.log.info(
+                "file already ingested", batch_id=batch_id, first_run=str(first_run), records=records
+            )
+            ctx.succeed(
+                conn,
+                rows_in=records,
+                rows_out=0,
+                rows_rejected=0,
+                reason="already ingested",
+                sha256=sha256,
+                bytes=size,
+                previous_batch_id=batch_id,
+                previous_run_id=str(first_run),
+            )
+            return
+        params = {
+            "run_id": run_id,
+            "source_file": source.name,
+            "source_path": str(source),
+            "sha256": sha256,
+            "size_bytes": size,
+            "forced": bool(previous),
+        }
+        cur.execute(Q["new_batch"], params)
+        batch_id = cur.fetchone()[0]
+        cur.execute(Q["set_lineage"], {**params, "batch_id": str(batch_id)})
+
+        counts = Counts()
+        with (
+            tempfile.SpooledTemporaryFile(
+                max_size=8 << 20, mode="w+", encoding="utf-8", newline=""
+            ) as spool_file,
+            _open_text_stream(source) as stream,
+        ):
+            spool = RejectSpool(spool_file)
+            read_header(stream, path)
+            splitter = RecordSplitter(stream, counts, spool.add)
+            cur.copy_expert(Q["copy_rows"], CopyFeed(splitter.chunks()), size=COPY_READ_SIZE)
+            if counts.rejected:
+                spool.copy_into(cur)
+        seconds = time.perf_counter() - started
+        cur.execute(
+            Q["close_batch"],
+            {
+                "batch_id": batch_id,
+                "records": counts.records,
+                "loaded": counts.loaded,
+                "rejected": counts.rejected,
+                "seconds": round(seconds, 3),
+            },
+        )
+        rate = round(counts.loaded / seconds) if seconds else None
+        ctx.succeed(
+            conn,
+            rows_in=counts.records,
+            rows_out=counts.loaded,
+            rows_rejected=counts.rejected,
+            batch_id=batch_id,
+            sha256=sha256,
+            bytes=size,
+            seconds=round(seconds, 3),
+            rows_per_second=rate,
+            reject_reasons=counts.reasons,
+            forced=bool(previous),
+        )
+    ctx.log.info(
+        "file ingested",
+        batch_id=batch_id,
+        rows=counts.loaded,
+        rejected=counts.rejected,
+        bytes=size,
+        seconds=round(seconds, 3),
+        rows_per_second=rate,
+    )
+    if counts.loaded >= ANALYZE_AFTER_ROWS:
+        with ctx.engine.connect() as conn:
+            conn.connection.dbapi_connection.cursor().execute(Q["analyze_raw"])
+            conn.commit()

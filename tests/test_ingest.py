@@ -1,0 +1,291 @@
+"""Ingest stage through real workers: every input line ends up in exactly one place.
+
+For each file: rows in raw.car_prices + lines in raw.rejected_lines = CSV records in the file.
+"""
+
+import csv
+import gzip
+import io
+import json
+import os
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from shared.dataset import HEADER_LINE
+from tests.conftest import run_cli, wait_for_run
+
+GOOD = (
+    "2015,Kia,Sorento,LX,SUV,automatic,5xyktca69fg566472,ca,5,16639,white,black,"
+    "kia motors america  inc,20500,21500,Tue Dec 16 2014 12:30:00 GMT-0800 (PST)"
+)
+VW_SHIFTED = (
+    "2015,Volkswagen,Jetta,SE PZEV w/ Connectivity,Navitgation,sedan,automatic,3vwd17aj5fm201708,ca,46,"
+    "6214,black,black,volkswagen credit inc,14250,14000"
+)
+
+
+def write(path, text: str | bytes) -> str:
+    data = text.encode() if isinstance(text, str) else text
+    path.write_bytes(data)
+    return str(path)
+
+
+def csv_records(path) -> int:
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        return sum(1 for _ in csv.reader(f)) - 1
+
+
+def ingest_runs(*sources, extra=()) -> dict:
+    """Enqueue a run and wait until its ingest jobs are done (transform is not needed here)."""
+    proc = run_cli("run", *extra, "--json", "--source", *sources)
+    assert proc.returncode == 0, proc.stderr
+    run_id = json.loads(proc.stdout)["run_id"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = wait_for_run(run_id, until=("queued", "running", "succeeded", "failed", "cancelled"))
+        ingest = [s for s in status["stages"] if s["stage"] == "ingest"]
+        if ingest and all(s["status"] in ("succeeded", "failed", "not_run") for s in ingest):
+            return status
+        if status["status"] == "failed" and not ingest:
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"ingest of {sources} did not finish: {status}")
+
+
+def counts_for(engine, source_file: str) -> tuple[int, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT count(*) FROM raw.car_prices WHERE _source_file = :f"), {"f": source_file}
+        ).scalar()
+        rejects = conn.execute(
+            sa.text("SELECT count(*) FROM raw.rejected_lines WHERE source_file = :f"), {"f": source_file}
+        ).scalar()
+    return rows, rejects
+
+
+@pytest.fixture
+def ingest_workers(workers):
+    workers.start("setup")
+    workers.start("ingest")
+    return workers
+
+
+def test_generated_file_with_every_defect_reconciles(ingest_workers, engine, data_dir):
+    from shared.sample import write_sample
+
+    path = data_dir / "generated.csv"
+    write_sample(path, 3000, seed=7)
+    status = ingest_runs(str(path))
+    stage = next(s for s in status["stages"] if s["stage"] == "ingest")
+    assert stage["status"] == "succeeded", stage
+    rows, rejects = counts_for(engine, "generated.csv")
+    assert rows + rejects == csv_records(path) == 3000
+    assert stage["rows_in"] == 3000 and stage["rows_out"] == rows and stage["rows_rejected"] == rejects
+    with engine.connect() as conn:
+        # The shifted Volkswagen lines are 16-field lines: raw keeps them as they are.
+        shifted = conn.execute(
+            sa.text("SELECT count(*) FROM raw.car_prices WHERE body = 'Navitgation'")
+        ).scalar()
+        lineage = conn.execute(
+            sa.text(
+                "SELECT count(DISTINCT _run_id), count(DISTINCT _source_sha256), min(_line_number), "
+                "max(_line_number) FROM raw.car_prices WHERE _source_file = 'generated.csv'"
+            )
+        ).one()
+    assert shifted >= 1
+    assert lineage == (1, 1, 2, 3001)
+
+
+def test_valid_csv_variants_load_exactly(ingest_workers, engine, data_dir):
+    """BOM, CRLF, quoted commas, doubled quotes and a newline inside quotes are valid CSV."""
+    quoted = (
+        '2014,BMW,"3 Series","328i, ""SULEV""",Sedan,automatic,wba3c1c51ek116351,ca,45,1331,gray,black,'
+        '"financial services,\r\nremarketing (lease)",31900,30000,Thu Jan 15 2015 04:30:00 GMT-0800 (PST)'
+    )
+    empty_vs_missing = GOOD.replace(",white,", ',"",').replace(",black,", ",,", 1)
+    text = "\ufeff" + HEADER_LINE + "\r\n" + GOOD + "\r\n" + quoted + "\r\n" + empty_vs_missing + "\r\n"
+    path = write(data_dir / "variants.csv", text)
+    ingest_runs(path)
+    rows, rejects = counts_for(engine, "variants.csv")
+    assert (rows, rejects) == (3, 0)
+    with engine.connect() as conn:
+        got = conn.execute(
+            sa.text(
+                "SELECT _line_number, trim, seller, color, interior FROM raw.car_prices "
+                "WHERE _source_file = 'variants.csv' ORDER BY _line_number"
+            )
+        ).all()
+    assert got[1] == (3, '328i, "SULEV"', "financial services,\r\nremarketing (lease)", "gray", "black")
+    # The CSV says "" for the colour (empty string) and nothing for the interior (missing).
+    assert got[2][0] == 5 and got[2][3] == "" and got[2][4] is None
+
+
+def test_untrusted_lines_go_to_rejects_with_reasons(ingest_workers, engine, data_dir):
+    lines = [
+        GOOD,
+        "a,b,c",  # too few fields
+        ",".join(["x"] * 200),  # 200 fields
+        GOOD.replace("Kia", "K\xe9a"),  # Latin-1 byte: not UTF-8 (written below as raw bytes)
+        GOOD.replace("LX", 'L"X'),  # a quote opening mid-field that never closes
+        VW_SHIFTED,
+        GOOD,
+    ]
+    data = (HEADER_LINE + "\n" + "\n".join(lines) + "\n").encode("latin-1")
+    path = write(data_dir / "defects.csv", data)
+    status = ingest_runs(path)
+    stage = next(s for s in status["stages"] if s["stage"] == "ingest")
+    assert stage["status"] == "succeeded"
+    rows, rejects = counts_for(engine, "defects.csv")
+    assert rows + rejects == len(lines)
+    with engine.connect() as conn:
+        rejected = conn.execute(
+            sa.text(
+                "SELECT line_number, reason, raw_line FROM raw.rejected_lines "
+                "WHERE source_file = 'defects.csv' ORDER BY line_number"
+            )
+        ).all()
+    by_line = {r.line_number: r.reason for r in rejected}
+    assert by_line[3] == "wrong number of fields: expected 16, found 3"
+    assert by_line[4] == "wrong number of fields: expected 16, found 200"
+    assert by_line[5].startswith("not valid UTF-8: byte 0xe9")
+    assert "quot" in by_line[6]
+    assert bytes(rejected[2].raw_line) == lines[3].encode("latin-1"), "the original bytes are kept"
+    assert (stage["rows_out"], stage["rows_rejected"]) == (3, 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.csv", b"", "the file is empty"),
+        ("wrong_header.csv", b"year,make,model\n2015,Kia,Sorento\n", "the header is not the expected one"),
+        (
+            "reordered.csv",
+            (",".join(reversed(HEADER_LINE.split(","))) + "\n").encode(),
+            "expected 'year,make",
+        ),
+        ("binary.csv", bytes(range(256)) * 50, "the header is not the expected one"),
+    ],
+)
+def test_bad_files_fail_the_stage_and_load_nothing(ingest_workers, engine, data_dir, name, content, message):
+    path = write(data_dir / name, content)
+    status = ingest_runs(path)
+    stage = next(s for s in status["stages"] if s["stage"] == "ingest")
+    assert stage["status"] == "failed"
+    assert name in stage["error"] and message in stage["error"]
+    assert stage["attempt"] == 1, "bad input is not retried"
+    assert status["status"] == "failed" and status["failed_stage"] == "ingest"
+    transform = next(s for s in status["stages"] if s["stage"] == "transform")
+    assert transform["status"] == "not_run"
+    assert counts_for(engine, name) == (0, 0)
+
+
+def test_missing_path_fails_with_its_name(ingest_workers, data_dir):
+    status = ingest_runs(str(data_dir / "nope.csv"))
+    stage = next(s for s in status["stages"] if s["stage"] == "ingest")
+    assert stage["status"] == "failed" and "nope.csv: no such file" in stage["error"]
+
+
+def test_header_only_loads_nothing_and_succeeds(ingest_workers, engine, data_dir):
+    path = write(data_dir / "header_only.csv", HEADER_LINE + "\n")
+    status = ingest_runs(path)
+    stage = next(s for s in status["stages"] if s["stage"] == "ingest")
+    assert (stage["status"], stage["rows_in"], stage["rows_out"]) == ("succeeded", 0, 0)
+
+
+def test_directory_and_glob_make_one_job_per_file(ingest_workers, engine, data_dir):
+    for i in range(3):
+        write(
+            data_dir / f"part{i}.csv",
+            HEADER_LINE + "\n" + "\n".join([GOOD.replace("16639", str(i))] * (i + 1)),
+        )
+    status = ingest_runs(str(data_dir))
+    ingest = [s for s in status["stages"] if s["stage"] == "ingest"]
+    assert [os.path.basename(s["task"]) for s in ingest] == ["part0.csv", "part1.csv", "part2.csv"]
+    assert [s["rows_out"] for s in ingest] == [1, 2, 3]
+    status = ingest_runs(str(data_dir / "part*.csv"))
+    assert [s["rows_out"] for s in status["stages"] if s["stage"] == "ingest"] == [0, 0, 0]
+
+
+def test_reingest_is_a_noop_unless_forced(ingest_workers, engine, data_dir):
+    path = write(data_dir / "once.csv", HEADER_LINE + "\n" + GOOD + "\n" + GOOD + "\n")
+    first = next(s for s in ingest_runs(path)["stages"] if s["stage"] == "ingest")
+    assert (first["rows_in"], first["rows_out"]) == (2, 2)
+    # The same content under another name is the same file.
+    copy = write(data_dir / "renamed.csv", (data_dir / "once.csv").read_bytes())
+    again = next(s for s in ingest_runs(copy)["stages"] if s["stage"] == "ingest")
+    assert (again["status"], again["rows_in"], again["rows_out"]) == ("succeeded", 2, 0)
+    assert again["details"]["reason"] == "already ingested"
+    forced = next(s for s in ingest_runs(path, extra=("--force",))["stages"] if s["stage"] == "ingest")
+    assert (forced["rows_out"], forced["details"]["forced"]) == (2, True)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM raw.car_prices")).scalar() == 4
+        assert conn.execute(sa.text("SELECT count(*) FROM meta.ingested_files")).scalar() == 2
+
+
+def test_same_file_in_two_runs_at_once_loads_once(workers, engine, data_dir):
+    workers.start("setup")
+    workers.start("ingest")
+    workers.start("ingest")
+    path = write(data_dir / "twice.csv", HEADER_LINE + "\n" + "\n".join([GOOD] * 5000) + "\n")
+    ids = [
+        json.loads(run_cli("run", "--json", "--source", path, check=True).stdout)["run_id"] for _ in range(2)
+    ]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        stages = [
+            s
+            for rid in ids
+            for s in wait_for_run(rid, until=("queued", "running", "failed"))["stages"]
+            if s["stage"] == "ingest"
+        ]
+        if len(stages) == 2 and all(s["status"] == "succeeded" for s in stages):
+            break
+        time.sleep(0.2)
+    assert sorted(s["rows_out"] for s in stages) == [0, 5000], stages
+    assert counts_for(engine, "twice.csv") == (5000, 0)
+
+
+def test_gzip_file_is_loaded(ingest_workers, engine, data_dir):
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb") as gz:
+        gz.write((HEADER_LINE + "\n" + GOOD + "\n").encode())
+    path = write(data_dir / "packed.csv.gz", buf.getvalue())
+    ingest_runs(path)
+    assert counts_for(engine, "packed.csv.gz") == (1, 0)
+
+
+def test_hostile_names_are_data_not_sql(ingest_workers, engine, data_dir):
+    name = "it's a \"file\" with spaces'; DROP TABLE raw.car_prices; --.csv"
+    path = write(data_dir / name, HEADER_LINE + "\n" + GOOD + "\n")
+    status = ingest_runs(path)
+    assert next(s for s in status["stages"] if s["stage"] == "ingest")["status"] == "succeeded"
+    assert counts_for(engine, name) == (1, 0)
+
+
+def test_paths_outside_the_data_dir_are_refused(ingest_workers, data_dir, tmp_path):
+    outside = tmp_path / "passwd"
+    outside.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    link = data_dir / "innocent.csv"
+    link.symlink_to(outside)
+    proc = run_cli("run", "--source", str(link))
+    assert proc.returncode == 2
+    assert "outside the data directory" in proc.stderr and "innocent.csv" in proc.stderr
+    proc = run_cli("run", "--source", "/etc/passwd")
+    assert proc.returncode == 2 and "outside the data directory" in proc.stderr
+
+
+def test_a_large_field_loads(ingest_workers, engine, data_dir):
+    big = "x" * (10 * 1024 * 1024)
+    path = write(data_dir / "wide.csv", HEADER_LINE + "\n" + GOOD.replace("LX", big) + "\n" + GOOD + "\n")
+    ingest_runs(path)
+    with engine.connect() as conn:
+        sizes = (
+            conn.execute(
+                sa.text("SELECT length(trim) FROM raw.car_prices WHERE _source_file = 'wide.csv' ORDER BY 1")
+            )
+            .scalars()
+            .all()
+        )
+    assert sizes == [2, len(big)]
