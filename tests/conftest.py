@@ -53,7 +53,9 @@ def run_cli(*args: str, check: bool = False, timeout: float = 300, env: dict | N
         [PIPELINE, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
     )
     if check and proc.returncode != 0:
-        raise AssertionError(f"pipeline {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"pipeline {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc
 
 

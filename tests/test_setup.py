@@ -34,9 +34,13 @@ def test_setup_creates_schemas_ledger_and_roles(engine):
     assert migrations, "migrations are recorded"
     with engine.connect() as conn:
         roles = set(
-            conn.execute(sa.text("SELECT rolname FROM pg_roles WHERE rolname IN ('pipeline','analyst')")).scalars()
+            conn.execute(
+                sa.text("SELECT rolname FROM pg_roles WHERE rolname IN ('pipeline','analyst')")
+            ).scalars()
         )
-        owner = conn.execute(sa.text("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname='raw'")).scalar()
+        owner = conn.execute(
+            sa.text("SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname='raw'")
+        ).scalar()
     assert roles == {"pipeline", "analyst"}
     assert owner == "pipeline"
 
@@ -52,7 +56,9 @@ def test_setup_twice_changes_nothing(engine):
 
 def test_two_setups_at_once_both_succeed(engine):
     before = _objects(engine)
-    procs = [subprocess.Popen([PIPELINE, "setup", "--json"], stdout=subprocess.PIPE, text=True) for _ in range(3)]
+    procs = [
+        subprocess.Popen([PIPELINE, "setup", "--json"], stdout=subprocess.PIPE, text=True) for _ in range(3)
+    ]
     outputs = [p.communicate(timeout=60)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0]
     assert all(json.loads(out)["status"] == "succeeded" for out in outputs)
