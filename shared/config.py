@@ -81,6 +81,12 @@ def _url(env, name: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
+def _same_database(admin_url: str, database_url: str) -> str:
+    """The admin URL pointed at DATABASE_URL's database: setup must migrate what the workers use."""
+    admin = urlsplit(admin_url)
+    return urlunsplit(admin._replace(path=urlsplit(database_url).path))
+
+
 def _number(env, name: str, kind, low, high):
     raw = _get(env, name)
     try:
@@ -116,7 +122,7 @@ def load_settings(env=None) -> Settings:
         ) from None
     return Settings(
         database_url=database_url,
-        setup_database_url=_url(env, "SETUP_DATABASE_URL", db_schemes)
+        setup_database_url=_same_database(_url(env, "SETUP_DATABASE_URL", db_schemes), database_url)
         if env.get("SETUP_DATABASE_URL")
         else database_url,
         redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),

@@ -55,7 +55,10 @@ def test_the_cli_fails_at_start_naming_the_bad_setting():
 
 
 def test_passwords_are_masked():
-    assert mask_url("postgresql://pipeline:s3cret@db:5432/carsales") == "postgresql://pipeline:***@db:5432/carsales"
+    assert (
+        mask_url("postgresql://pipeline:s3cret@db:5432/carsales")
+        == "postgresql://pipeline:***@db:5432/carsales"
+    )
     assert mask_url("redis://localhost:6379/0") == "redis://localhost:6379/0"
     proc = run_cli("health", env={"DATABASE_URL": "postgresql://nobody:s3cret@127.0.0.1:1/carsales"})
     assert proc.returncode == 1
@@ -76,8 +79,17 @@ def test_a_run_without_sources_runs_setup_only(workers):
     again = json.loads(run_cli("status", status["run_id"], "--json", check=True).stdout)
     assert again == status
     assert {"run_id", "status", "error", "stages"} <= again.keys()
-    assert {"stage", "status", "attempt", "rows_in", "rows_out", "rows_rejected", "started_at", "finished_at",
-            "error"} <= again["stages"][0].keys()
+    assert {
+        "stage",
+        "status",
+        "attempt",
+        "rows_in",
+        "rows_out",
+        "rows_rejected",
+        "started_at",
+        "finished_at",
+        "error",
+    } <= again["stages"][0].keys()
 
 
 def test_logs_are_json_lines_with_context(workers, data_dir):
@@ -132,12 +144,16 @@ def test_a_lost_database_connection_is_retried(workers, engine, data_dir):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not killed:
             with engine.connect() as conn:
-                pids = conn.execute(
-                    sa.text(
-                        "SELECT pid FROM pg_stat_activity WHERE query LIKE 'COPY raw.car_prices%' "
-                        "AND state = 'active' AND datname = current_database()"
+                pids = (
+                    conn.execute(
+                        sa.text(
+                            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'COPY raw.car_prices%' "
+                            "AND state = 'active' AND datname = current_database()"
+                        )
                     )
-                ).scalars().all()
+                    .scalars()
+                    .all()
+                )
                 for pid in pids:
                     conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
                     killed.append(pid)
@@ -190,3 +206,13 @@ def test_runs_lists_recent_runs(workers):
     ids = [json.loads(run_cli("run", "--wait", "--json", check=True).stdout)["run_id"] for _ in range(2)]
     listed = json.loads(run_cli("runs", "--limit", "5", "--json", check=True).stdout)
     assert [r["run_id"] for r in listed][:2] == ids[::-1]
+
+
+def test_setup_url_lends_credentials_but_never_changes_the_database():
+    cfg = load_settings(
+        {
+            "DATABASE_URL": "postgresql://pipeline:pw@db:5432/carsales_test",
+            "SETUP_DATABASE_URL": "postgresql://postgres:admin@db:5432/carsales",
+        }
+    )
+    assert cfg.setup_database_url == "postgresql://postgres:admin@db:5432/carsales_test"
