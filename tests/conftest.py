@@ -19,7 +19,27 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PG_BASE = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 TEST_DB = f"carsales_test_{os.getpid()}"
-TEST_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _claim_redis_db() -> str:
+    """Redis db 15 (or the next free one of 13..10): a lock key keeps two test sessions on one
+    machine from flushing each other's queues or running each other's jobs."""
+    if os.environ.get("TEST_REDIS_URL"):
+        return os.environ["TEST_REDIS_URL"]
+    import redis
+
+    for number in (15, 13, 12, 11, 10):  # 14 belongs to `make bench`
+        url = f"redis://127.0.0.1:6379/{number}"
+        if redis.Redis.from_url(url).set("carsales:test-session", os.getpid(), nx=True, ex=3600):
+            return url
+        holder = redis.Redis.from_url(url).get("carsales:test-session")
+        if holder and not Path(f"/proc/{int(holder)}").exists():  # left by a session that died
+            redis.Redis.from_url(url).set("carsales:test-session", os.getpid(), ex=3600)
+            return url
+    raise RuntimeError("no free Redis db among 10-15 for the tests")
+
+
+TEST_REDIS = _claim_redis_db()
 DATA_DIR = Path(os.environ.get("TEST_DATA_DIR", f"/tmp/carsales-test-data-{os.getpid()}"))
 PIPELINE = str(Path(sys.executable).with_name("pipeline"))
 
@@ -69,6 +89,9 @@ def test_database():
     from shared import db
 
     db.dispose_all()
+    from shared import queues
+
+    queues.redis_connection().delete("carsales:test-session")
     _psql_admin(f'DROP DATABASE IF EXISTS "{TEST_DB}" WITH (FORCE)')
     shutil.rmtree(DATA_DIR, ignore_errors=True)
 
@@ -104,8 +127,10 @@ def redis_conn():
 
     conn = queues.redis_connection()
     conn.flushdb()
+    conn.set("carsales:test-session", os.getpid(), ex=3600)
     yield conn
     conn.flushdb()
+    conn.set("carsales:test-session", os.getpid(), ex=3600)
 
 
 @pytest.fixture
