@@ -318,7 +318,12 @@ def retry(run_id):
     todo = {(s["stage"], s["task"]) for s in found["stages"] if s["status"] != "succeeded"}
     plan = [p for p in queues.plan_run(spec, attempt=attempt) if (p.stage, p.task) in todo]
     with db.engine().begin() as conn:
-        ledger.requeue_run(conn, run_id, plan)
+        requeued = ledger.requeue_run(conn, run_id, plan)
+    if not requeued:  # another `pipeline retry` (or a cancel) got there first: enqueue nothing twice
+        _fail(
+            f"run {run_id} is no longer failed or cancelled (retried meanwhile?); nothing enqueued",
+            EXIT_USAGE,
+        )
     _enqueue(spec, plan, connection, recorded=True)
     click.echo(f"run {run_id} requeued: {', '.join(_label(p.__dict__) for p in plan)}")
 
@@ -338,7 +343,10 @@ def cancel(run_id):
     if job_ids is None:
         _fail(f"run {run_id} is not queued or running", EXIT_USAGE)
     n = queues.cancel_jobs(job_ids, connection)
-    click.echo(f"run {run_id} cancelled ({n} queued job(s) cancelled)")
+    found = _read(ledger.get_status, run_id)
+    running = sum(1 for s in found["stages"] if s["status"] == "running")
+    rolled_back = f"; {running} running job(s) will roll their work back" if running else ""
+    click.echo(f"run {run_id} cancelled ({n} queued job(s) cancelled{rolled_back})")
 
 
 @cli.command()

@@ -59,6 +59,17 @@ def run_status(conn: Connection, run_id: str) -> str | None:
     return conn.execute(Q["run_status"], {"run_id": run_id}).scalar()
 
 
+def lock_run_status(conn: Connection, run_id: str) -> str | None:
+    """The run's status, its row locked until the caller's transaction ends (see StageContext.succeed)."""
+    return conn.execute(Q["lock_run_status"], {"run_id": run_id}).scalar()
+
+
+def stage_state(conn: Connection, run_id: str, stage: str, task: str) -> dict | None:
+    """Status, attempt and RQ job id of one job of a run."""
+    row = conn.execute(Q["stage_state"], {"run_id": run_id, "stage": stage, "task": task}).mappings().first()
+    return dict(row) if row else None
+
+
 def start_stage(conn: Connection, run_id: str, stage: str, task: str, job_id: str, worker_name: str) -> int:
     """Mark the job running (attempt + 1) and the run running; returns the attempt number."""
     attempt = conn.execute(
@@ -117,6 +128,10 @@ def fail_stage(conn: Connection, run_id: str, stage: str, task: str, error: str)
         Q["mark_later_not_run"], {"run_id": run_id, "failed_stage": stage, "position": position}
     )
     return [job_id for (job_id,) in rows if job_id]
+
+
+def cancel_stage(conn: Connection, run_id: str, stage: str, task: str, error: str) -> None:
+    conn.execute(Q["cancel_stage"], {"run_id": run_id, "stage": stage, "task": task, "error": error})
 
 
 def cancel_run(conn: Connection, run_id: str) -> list[str] | None:

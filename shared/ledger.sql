@@ -26,6 +26,14 @@ RETURNING status
 -- name: run_status
 SELECT status FROM meta.pipeline_runs WHERE run_id = :run_id
 
+-- name: stage_state
+SELECT status, attempt, job_id FROM meta.stage_runs WHERE run_id = :run_id AND stage = :stage AND task = :task
+
+-- name: lock_run_status
+-- Taken by a job's work transaction just before it records success: a cancel either commits first
+-- (and the work is rolled back) or waits until the work is committed.
+SELECT status FROM meta.pipeline_runs WHERE run_id = :run_id FOR UPDATE
+
 -- name: finish_stage
 UPDATE meta.stage_runs
    SET status = 'succeeded', finished_at = now(), rows_in = :rows_in, rows_out = :rows_out,
@@ -71,6 +79,12 @@ UPDATE meta.pipeline_runs
    SET status = 'cancelled', finished_at = now(), error = 'cancelled by operator'
  WHERE run_id = :run_id AND status IN ('queued', 'running')
 RETURNING run_id
+
+-- name: cancel_stage
+-- A running job of a cancelled run that rolled its work back.
+UPDATE meta.stage_runs
+   SET status = 'cancelled', error = :error, finished_at = now(), updated_at = now()
+ WHERE run_id = :run_id AND stage = :stage AND task = :task AND status IN ('pending', 'running', 'retrying')
 
 -- name: cancel_open_stages
 UPDATE meta.stage_runs

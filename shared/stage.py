@@ -9,12 +9,17 @@
 On an exception: a transient one (lost connection) is left to RQ's Retry while retries remain;
 anything else fails the job at once (no retry), marks the run failed and the later jobs not run,
 and cancels those jobs in RQ so nothing stays silently deferred.
+
+A run cancelled while one of its jobs works (`pipeline cancel`): `succeed` finds it cancelled,
+so the job's transaction, holding all of its work, is rolled back and the job marked cancelled.
 """
 
+import contextlib
 import functools
 import os
 import socket
 import time
+import traceback
 from dataclasses import dataclass, field
 
 import structlog
@@ -23,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from shared import db, ledger, queues
 from shared.config import Settings, settings
-from shared.errors import is_transient
+from shared.errors import RunCancelled, is_transient
 from shared.logging import bind_context
 
 
@@ -44,7 +49,16 @@ class StageContext:
     def succeed(
         self, conn: Connection, rows_in: int, rows_out: int, rows_rejected: int = 0, **details
     ) -> None:
-        """Record the job's success inside the caller's transaction (the one holding the work)."""
+        """Record the job's success inside the caller's transaction (the one holding the work).
+
+        Raises RunCancelled, so that the caller's transaction and its work roll back, if an operator
+        cancelled the run meanwhile; the run's row stays locked until the work commits, so a cancel
+        that comes later waits for it and finds the job done.
+        """
+        if ledger.lock_run_status(conn, self.run_id) == "cancelled":
+            raise RunCancelled(
+                f"run {self.run_id} was cancelled while this job ran; its work was rolled back"
+            )
         self.result = {"rows_in": rows_in, "rows_out": rows_out, "rows_rejected": rows_rejected, **details}
         ledger.finish_stage(
             conn, self.run_id, self.stage, self.task, rows_in, rows_out, rows_rejected, details
@@ -55,6 +69,24 @@ class StageContext:
 def _error_text(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".strip()
     return text if len(text) < 2000 else text[:2000] + " ..."
+
+
+def _traceback(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).rstrip()
+
+
+def _success_committed(ctx: StageContext) -> bool:
+    """True if the ledger shows this very attempt succeeded, i.e. the work's transaction committed."""
+    try:
+        with db.engine().connect() as conn:
+            state = ledger.stage_state(conn, ctx.run_id, ctx.stage, ctx.task)
+    except Exception:
+        return False
+    return bool(state) and (state["status"], state["attempt"], state["job_id"]) == (
+        "succeeded",
+        ctx.attempt,
+        ctx.job_id,
+    )
 
 
 def stage_job(stage: str, task_arg: str | None = None, prepare=None):
@@ -85,15 +117,34 @@ def stage_job(stage: str, task_arg: str | None = None, prepare=None):
                     if status in ("cancelled", "failed"):
                         log.warning("stage skipped", reason=f"run is {status}")
                         return {"skipped": f"run is {status}"}
+                    done = ledger.stage_state(conn, run_id, stage, task)
+                    if done and done["status"] == "succeeded":
+                        # Delivered again (RQ retried a job whose work had committed): the work and
+                        # its counts are in the ledger already; doing it again could only re-count it.
+                        log.warning("stage skipped", reason="it already succeeded in this run")
+                        return {"skipped": "already succeeded in this run"}
                     ctx.attempt = ledger.start_stage(conn, run_id, stage, task, job_id, worker)
                 log.info("stage started", attempt=ctx.attempt, worker=worker)
                 fn(ctx, run_id=run_id, **kwargs)
                 if not ctx._succeeded:
                     with ctx.engine.begin() as conn:
                         ctx.succeed(conn, 0, 0, 0)
+            except RunCancelled as exc:
+                with db.engine().begin() as conn:
+                    ledger.cancel_stage(conn, run_id, stage, task, str(exc))
+                log.warning(
+                    "stage cancelled", reason=str(exc), seconds=round(time.perf_counter() - started, 3)
+                )
+                return {"cancelled": str(exc)}
             except Exception as exc:
                 seconds = round(time.perf_counter() - started, 3)
                 error = _error_text(exc)
+                if ctx._succeeded and _success_committed(ctx):
+                    # The work and its ledger entry are committed; what failed came after (statistics,
+                    # logging). Failing the job now would leave the later stages deferred in RQ forever,
+                    # and a retry would redo committed work.
+                    log.warning("error after the work was committed; the job is done", error=error)
+                    return {**ctx.result, "seconds": seconds}
                 will_retry = bool(job and is_transient(exc) and job.retries_left)
                 if job and not is_transient(exc):
                     job.retries_left = 0  # bad input or a bug: retrying cannot help
@@ -117,11 +168,21 @@ def stage_job(stage: str, task_arg: str | None = None, prepare=None):
                         attempt=ctx.attempt,
                     )
                 else:
-                    log.error("stage failed", error=error, seconds=seconds, attempt=ctx.attempt, exc_info=exc)
+                    # The traceback as plain text: a rendered exc_info would carry every frame's local
+                    # variables, settings with their connection URLs (and passwords) among them.
+                    log.error(
+                        "stage failed",
+                        error=error,
+                        seconds=seconds,
+                        attempt=ctx.attempt,
+                        traceback=_traceback(exc),
+                    )
                 raise
-            seconds = round(time.perf_counter() - started, 3)
-            log.info("stage finished", seconds=seconds, **ctx.result)
-            return {**ctx.result, "seconds": seconds}
+            outcome = {**ctx.result, "seconds": round(time.perf_counter() - started, 3)}
+            # Nothing after the commit may raise: RQ would fail or retry a job whose work is done.
+            with contextlib.suppress(Exception):
+                log.info("stage finished", **outcome)
+            return outcome
 
         run.stage = stage
         return run

@@ -1,13 +1,18 @@
 """The RQ worker every stage container runs, plus the ledger sweeper.
 
-RQ finds a dead worker's job only when its heartbeat expires and some worker cleans the
-registry, by default every 10 minutes. Our workers heartbeat every 5 s and run maintenance
-every 15 s, and the sweeper then brings the ledger in line with RQ: a job RQ reports failed,
-abandoned or lost fails its stage and run, so nothing shows `running` forever.
+RQ finds a dead worker's job only when its heartbeat expires (RQ keeps a started job 60 s past
+each heartbeat) and some worker cleans the registry, by default every 10 minutes. Our workers
+heartbeat every 5 s, a job whose worker missed 20 s of heartbeats counts as abandoned, and every
+worker runs maintenance every 10-15 s (between two 5 s dequeue waits). The sweeper then brings the
+ledger in line with RQ: a job RQ reports failed, abandoned or lost fails its stage and run, so
+nothing shows `running` forever; a dead worker's stage is failed about 25-40 s after its death.
 """
 
+import itertools
 import os
+import signal
 import socket
+import threading
 import time
 
 import redis
@@ -16,14 +21,18 @@ from rq import Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
+from rq.utils import now
 
 from shared import db, ledger, queues
-from shared.config import settings
+from shared.config import mask_url, settings
 
 JOB_MONITORING_INTERVAL = 5  # seconds between work-horse heartbeats
-MAINTENANCE_INTERVAL = 15  # seconds between registry cleanups and ledger sweeps
-WORKER_TTL = 35  # a dead worker's key expires after this
+HEARTBEAT_GRACE = 20  # seconds without a heartbeat after which a started job is abandoned
+MAINTENANCE_INTERVAL = 10  # seconds between registry cleanups and ledger sweeps (at least)
+WORKER_TTL = 20  # an idle worker waits WORKER_TTL - 15 s per dequeue, then heartbeats and maintains
 SWEEP_GRACE = 10  # leave jobs the ledger touched in the last seconds to their workers
+
+REDIS_DOWN = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 log = structlog.get_logger("shared.worker")
 
@@ -91,7 +100,24 @@ def sweep(connection: redis.Redis | None = None, grace: float = SWEEP_GRACE) -> 
 
 
 class PipelineWorker(Worker):
-    """An RQ worker whose periodic maintenance also sweeps the ledger."""
+    """An RQ worker whose periodic maintenance also sweeps the ledger, that outlives a Redis outage
+    while it runs a job, and that fails its job at once when shut down cold."""
+
+    stop_requested = False  # set by SIGTERM/SIGINT: run_worker must not start the worker again
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        # RQ keeps a started job alive 60 s past each heartbeat; ours beat every 5 s, so 20 s of
+        # silence means the worker is gone. Never longer than RQ's own value (job timeouts).
+        return min(
+            super().get_heartbeat_ttl(job, working_time), self.job_monitoring_interval + HEARTBEAT_GRACE
+        )
+
+    def maintain_heartbeats(self, job: Job, execution) -> None:
+        try:
+            super().maintain_heartbeats(job, execution)
+        except REDIS_DOWN as exc:
+            # The work horse goes on (its work is in PostgreSQL); the next beat may reach Redis again.
+            log.warning("heartbeat failed: Redis unavailable", job_id=job.id, error=str(exc))
 
     def run_maintenance_tasks(self):
         super().run_maintenance_tasks()
@@ -106,21 +132,109 @@ class PipelineWorker(Worker):
             StartedJobRegistry(queue.name, connection=self.connection).cleanup()
         super().clean_registries()
 
+    def request_stop(self, signum, frame):
+        """Warm shutdown: finish the current job, take no other. When busy, RQ notes the stop and then
+        records it in Redis; with Redis down that raised inside the signal handler, out of the wait
+        for the work horse, and the worker gave up on its job."""
+        self.stop_requested = True
+        try:
+            super().request_stop(signum, frame)
+        except REDIS_DOWN as exc:
+            log.warning("warm shutdown requested while Redis is unavailable", error=str(exc))
+
+    def request_force_stop(self, signum, frame):
+        """Cold shutdown (a second signal): RQ kills the work horse, whose transaction PostgreSQL then
+        rolls back; the job is failed in RQ and in the ledger at once, not left `started` until its
+        heartbeat expires. `pipeline retry` resumes the run."""
+        execution = self.execution if self.horse_pid else None
+        signal.setitimer(signal.ITIMER_REAL, 0)  # no horse-monitor alarm may interrupt the shutdown
+        try:
+            super().request_force_stop(signum, frame)
+        except SystemExit:
+            if execution is not None:
+                self._abandon(
+                    execution, f"abandoned: worker {self.name} was shut down (cold) while running it"
+                )
+            raise
+
+    def _abandon(self, execution, error: str) -> None:
+        try:
+            job = Job.fetch(execution.job_id, connection=self.connection)
+            if job.get_status() != JobStatus.STARTED:
+                return
+            job.retries_left = 0  # like a dead worker's job: an operator resumes the run
+            job.ended_at = now()
+            queue = queues.queue(job.origin, self.connection)
+            self.handle_job_failure(job, queue=queue, exc_string=error, execution=execution)
+            meta = job.meta or {}
+            if meta.get("run_id"):
+                with db.engine().begin() as conn:
+                    later = ledger.fail_stage(
+                        conn, meta["run_id"], meta["stage"], meta.get("task", ""), error
+                    )
+                queues.cancel_jobs(later, self.connection)
+            log.warning("job abandoned", job_id=job.id, worker=self.name, reason="cold shutdown")
+        except Exception as exc:  # the sweeper catches up once the heartbeat expires
+            log.error("could not fail the abandoned job", job_id=execution.job_id, error=f"{exc!r}")
+
 
 def run_worker(stage: str, burst: bool = False) -> bool:
+    """Run a worker until it is told to stop.
+
+    RQ's work loop quits on some Redis errors (for example Redis going away right after a job);
+    a worker that stops without being asked to is started again once Redis answers, with backoff,
+    so a Redis restart never leaves a stage without its workers.
+    """
     cfg = settings()
     connection = queues.redis_connection()
-    name = f"{stage}-{socket.gethostname()}-{os.getpid()}"
-    worker = PipelineWorker(
-        [queues.queue(stage, connection)],
-        connection=connection,
-        name=name,
-        job_monitoring_interval=JOB_MONITORING_INTERVAL,
-        maintenance_interval=MAINTENANCE_INTERVAL,
-        worker_ttl=WORKER_TTL,
-    )
-    log.info("worker starting", worker=name, queue=stage, redis=cfg.redis_url, burst=burst)
+    base_name = f"{stage}-{socket.gethostname()}-{os.getpid()}"
     started = time.monotonic()
-    result = worker.work(burst=burst, with_scheduler=True, logging_level=cfg.log_level)
-    log.info("worker stopped", worker=name, seconds=round(time.monotonic() - started, 1))
+    result = False
+    for generation in itertools.count():
+        name = base_name if generation == 0 else f"{base_name}-{generation}"
+        worker = PipelineWorker(
+            [queues.queue(stage, connection)],
+            connection=connection,
+            name=name,
+            job_monitoring_interval=JOB_MONITORING_INTERVAL,
+            maintenance_interval=MAINTENANCE_INTERVAL,
+            worker_ttl=WORKER_TTL,
+        )
+        log.info("worker starting", worker=name, queue=stage, redis=mask_url(cfg.redis_url), burst=burst)
+        begun = time.monotonic()
+        error = None
+        try:
+            result = worker.work(burst=burst, with_scheduler=True, logging_level=cfg.log_level) or result
+        except REDIS_DOWN as exc:  # e.g. RQ's teardown cannot reach Redis
+            error = exc
+        if burst or worker.stop_requested:
+            break
+        log.error(
+            "worker loop ended unexpectedly; restarting when Redis answers",
+            worker=name,
+            error=f"{type(error).__name__}: {error}" if error else None,
+        )
+        if not _wait_for_redis(connection, first_delay=1.0 if time.monotonic() - begun > 60 else 5.0):
+            break
+    log.info("worker stopped", worker=base_name, seconds=round(time.monotonic() - started, 1))
     return result
+
+
+def _wait_for_redis(connection: redis.Redis, first_delay: float, max_delay: float = 30.0) -> bool:
+    """Sleep with backoff until Redis answers a ping; False if SIGTERM/SIGINT arrives meanwhile."""
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    delay = first_delay
+    while not stop.wait(delay):
+        try:
+            connection.ping()
+            return True
+        except REDIS_DOWN as exc:
+            log.warning("Redis unavailable, waiting", retry_in=min(delay * 2, max_delay), error=str(exc))
+        delay = min(delay * 2, max_delay)
+    return False

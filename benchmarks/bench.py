@@ -1,0 +1,375 @@
+"""`make bench [SCALE=10]`: how fast and how lean the pipeline is, measured side by side with
+PostgreSQL's own loading speed and with the method of the project it replaces.
+
+What it measures, in one invocation, on one scratch database (`carsales_bench`, dropped and
+recreated; Redis db 14, flushed; files in benchmarks/scratch/):
+
+0. sample: `pipeline sample` writes SCALE x 558,837 data lines (the size of the real data set).
+1. floor: `psql \\copy` of that file into a table of 16 text columns: an UNLOGGED one (the
+   database's raw loading speed) and a logged one (the "durable floor": what any crash-safe load
+   pays for WAL, as our raw table must).
+2. naive: benchmarks/naive.py, the original pandas scripts (read_csv + to_sql, then read_sql_table,
+   title-case, merges, to_sql), one subprocess per phase so each phase's peak RSS is its own.
+3. ours: `pipeline run --source FILE --wait --json` through the real queue with real
+   `pipeline worker setup|ingest|transform` processes. Stage seconds are RQ's start and end of each
+   job; peak RSS is the largest VmHWM in each worker's process tree (the work horses included).
+   The transform stage is included as soon as services/transform/job.py exists.
+4. scaling: the file cut into 4 parts, ingested with 1 and then with 2 ingest workers
+   (a fresh database each time); the ingest stage's wall time is first job start to last job end.
+
+Other engineers' processes share this machine, and noise only ever adds time, so every timed step
+is repeated (--repeat: 3 at 1x and 1 at larger scales by default; the cheap floor at least 3 times)
+and the best time is reported; peak RSS is the largest seen in any repeat. Each timed step starts
+after a CHECKPOINT, so it does not pay for the previous step's dirty pages. The load of the machine
+(load average, CPU pressure) is recorded at the start and the end.
+
+At SCALE > 1 the 1x figures (needed for the linearity and flat-memory targets) come from
+benchmarks/results/scale-1.json when it was measured with the same pipeline stages, otherwise 1x is
+measured first. The naive baseline is skipped at SCALE > 1 when it took over 60 s at 1x: it would
+take over 10 minutes (and tens of GB of RAM).
+
+Results: a table on stdout with each target's PASS/MISS, benchmarks/results/latest.json and
+benchmarks/results/scale-<N>.json. Worker logs: benchmarks/scratch/logs/.
+"""
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import harness
+import report
+
+BASE_LINES = 558_837  # data lines of the real car_prices.csv
+PARTS = 4  # the file is cut into this many parts for the scaling measurement
+FLOOR_REPEATS = 3  # the floor is cheap and noisy, so it is always timed at least 3 times
+NAIVE_SKIP_SECONDS = 60  # naive at 1x slower than this would take over 10 minutes at 10x
+RESULTS = harness.ROOT / "benchmarks" / "results"
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+# --- the machine -----------------------------------------------------------------------------------
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor()
+
+
+def machine() -> dict:
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])  # MemTotal is the first line
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "ram_gb": round(mem_kb / (1 << 20), 1),
+        "postgresql": harness.server_facts(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "load_at_start": load(),
+    }
+
+
+def load() -> dict:
+    """How busy the machine is besides us: load average and CPU pressure (share of time some task
+    waited for a CPU, over the last 10 and 60 s). Other engineers share this machine."""
+    found = {"load_average": Path("/proc/loadavg").read_text().split()[:3]}
+    pressure = Path("/proc/pressure/cpu")
+    if pressure.exists():
+        some = pressure.read_text().splitlines()[0].split()
+        found["cpu_pressure"] = " ".join(some[1:3])  # "avg10=... avg60=..."
+    return found
+
+
+def git_head() -> dict:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=harness.ROOT).stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "changed_files": len(git("status", "--porcelain").splitlines()),
+    }
+
+
+# --- the measurements ------------------------------------------------------------------------------
+
+
+def best(values: list) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(min(known), 3) if known else None
+
+
+def measure_floor(path: Path, repeat: int) -> dict:
+    log(f"floor: psql \\copy into an unlogged and a logged table, {repeat} time(s) each")
+    harness.create_database()
+    unlogged = [harness.time_floor_copy(path, logged=False) for _ in range(repeat)]
+    logged = [harness.time_floor_copy(path, logged=True) for _ in range(repeat)]
+    return {
+        "unlogged_seconds": best(unlogged),
+        "logged_seconds": best(logged),
+        "samples": {"unlogged": [round(s, 3) for s in unlogged], "logged": [round(s, 3) for s in logged]},
+    }
+
+
+def measure_naive(path: Path) -> dict:
+    log("naive: pandas read_csv + to_sql, then the pandas transform (about a minute per 1x)")
+    harness.create_database()
+    ingest = harness.run_naive("ingest", str(path))
+    transform = harness.run_naive("transform")
+    return {
+        "ingest": ingest,
+        "transform": transform,
+        "total_seconds": round(ingest["seconds"] + transform["seconds"], 3),
+    }
+
+
+def peaks_by_stage(runs: list[dict], stages=("setup", "ingest", "transform")) -> dict[str, int]:
+    """Largest peak RSS per stage over runs whose workers are named `<stage>-<n>`."""
+    peaks: dict[str, int] = {}
+    for run in runs:
+        for worker, peak in run["peak_rss"].items():
+            stage = worker.rsplit("-", 1)[0]
+            if stage in stages:
+                peaks[stage] = max(peaks.get(stage, 0), peak)
+    return peaks
+
+
+def measure_ours(path: Path, scale: int, repeat: int) -> dict:
+    with_transform = harness.transform_available()
+    stages = "setup, ingest, transform" if with_transform else "setup, ingest (no transform yet)"
+    runs = []
+    for n in range(repeat):
+        log(f"ours: run {n + 1}/{repeat} through the queue with real workers: {stages}")
+        run = harness.run_pipeline(f"ours-{scale}x-{n + 1}", [path], 1, with_transform)
+        if run["status"] != "succeeded":
+            log(f"ours: run {run['run_id']} FAILED: {run['error']}")
+        runs.append(run)
+    if not any(r["status"] == "succeeded" for r in runs):
+        log("ours: no run succeeded; one more attempt (the failures stay listed under problems)")
+        runs.append(harness.run_pipeline(f"ours-{scale}x-retry", [path], 1, with_transform))
+    # A stage's time counts when the ledger says its jobs succeeded, even if a later stage failed;
+    # the whole run's time only when the run succeeded.
+    ok = [r for r in runs if r["status"] == "succeeded"]
+    seconds = {stage: best([r["seconds"][stage] for r in runs]) for stage in harness.STAGES}
+    seconds["whole"] = best([r["wall_seconds"] for r in ok])
+    ingest_details = [s["details"] for r in runs for s in r["ledger"] if s["stage"] == "ingest"]
+    first = (ok or runs)[0]
+    fastest = min(ok, key=lambda r: r["wall_seconds"]) if ok else None
+    return {
+        "transform_included": with_transform,
+        "status": "succeeded"
+        if len(ok) == len(runs)
+        else f"{len(runs) - len(ok)} of {len(runs)} runs failed",
+        "errors": sorted({r["error"] for r in runs if r["error"]}),
+        "rq_failed_jobs": sorted({f"{f['stage']}: {f['error']}" for r in runs for f in r["rq_failed_jobs"]}),
+        "wall_covers": first["wall_covers"],
+        "seconds": seconds,
+        # hash + COPY as the ingest job times itself (its stage time adds fork, ledger and ANALYZE)
+        "ingest_job_seconds": best([d.get("seconds") for d in ingest_details]),
+        # the transform's own step timings, from its fastest run
+        "transform_steps": transform_steps(fastest) if fastest and with_transform else {},
+        "between_stages_seconds": between_stages(fastest) if fastest else None,
+        "rows_loaded": first["rows_loaded"],
+        "rows_rejected": first["rows_rejected"],
+        "transform_rows_in": first["transform_rows_in"],
+        "transform_rows_out": first["transform_rows_out"],
+        "wal_bytes": min(r["wal_bytes"] for r in runs),  # server-wide, so the least is the closest
+        "peak_rss": peaks_by_stage(runs),
+        "runs": runs,
+    }
+
+
+def between_stages(run: dict) -> float | None:
+    """A run's wall time not spent inside any job: CLI start, queue hand-offs, polling."""
+    stage_seconds = [s for s in run["seconds"].values() if s is not None]
+    return round(run["wall_seconds"] - sum(stage_seconds), 3)
+
+
+def transform_steps(run: dict) -> dict[str, float]:
+    """The transform job's seconds per step (its ledger details), slowest first."""
+    details = next(s["details"] for s in run["ledger"] if s["stage"] == "transform")
+    steps = details.get("step_seconds") or {}
+    return dict(sorted(steps.items(), key=lambda item: -item[1]))
+
+
+def measure_scaling(path: Path, scale: int, repeat: int) -> dict:
+    parts = harness.split_file(path, PARTS, harness.SCRATCH / f"parts-{scale}x")
+    runs: dict[int, list[dict]] = {1: [], 2: []}
+    for n in range(repeat):
+        for workers in (1, 2):
+            log(f"scaling: {PARTS} parts with {workers} ingest worker(s), run {n + 1}/{repeat}")
+            run = harness.run_pipeline(f"scaling-{scale}x-{workers}w-{n + 1}", parts, workers, False)
+            if run["status"] != "succeeded":
+                raise harness.BenchError(f"scaling run failed: {run['error']}")
+            runs[workers].append(run)
+    one = best([r["seconds"]["ingest"] for r in runs[1]])
+    two = best([r["seconds"]["ingest"] for r in runs[2]])
+    return {
+        "parts": PARTS,
+        "one_worker_seconds": one,
+        "two_workers_seconds": two,
+        "speedup": round(one / two, 3) if one and two else None,
+        "peak_rss": {
+            "1 worker": peaks_by_stage(runs[1], ("ingest",)).get("ingest"),
+            "2 workers": peaks_by_stage(runs[2], ("ingest",)).get("ingest"),
+        },
+        "runs": runs[1] + runs[2],
+    }
+
+
+def naive_decision(scale: int, naive_mode: str, base: dict | None) -> str | None:
+    """None to run the naive baseline, else the reason it is skipped."""
+    if naive_mode == "never":
+        return "skipped: --naive never"
+    if scale == 1 or naive_mode == "always" or base is None or "skipped" in base["naive"]:
+        return None
+    seconds = base["naive"]["total_seconds"]
+    if seconds > NAIVE_SKIP_SECONDS:
+        return (
+            f"skipped at {scale}x: it took {seconds:.0f} s at 1x (over {NAIVE_SKIP_SECONDS} s), so it would "
+            f"take about {seconds * scale / 60:.0f} minutes here (over 10), and it holds the whole file in "
+            f"memory ({base['naive']['transform']['peak_rss'] * scale / (1 << 30):.0f} GB at {scale}x)"
+        )
+    return None
+
+
+def measure_scale(scale: int, repeat: int, naive_mode: str, base: dict | None = None) -> dict:
+    """Everything at one scale: sample, floor, ours, scaling, naive (last: it is the slowest)."""
+    lines = BASE_LINES * scale
+    path = harness.SCRATCH / f"car_prices_{scale}x.csv"
+    log(f"=== {scale}x: generating {lines:,} lines into {path.relative_to(harness.ROOT)}")
+    sample = harness.generate_sample(path, lines)
+    result = {"scale": scale, "lines": lines, "repeats": repeat, "sample": sample}
+    result["floor"] = measure_floor(path, max(repeat, FLOOR_REPEATS))
+    result["ours"] = measure_ours(path, scale, repeat)
+    result["scaling"] = measure_scaling(path, scale, repeat)
+    skip = naive_decision(scale, naive_mode, base)
+    if skip:
+        log(f"naive: {skip}")
+    result["naive"] = {"skipped": skip} if skip else measure_naive(path)
+    harness.drop_database()
+    return result
+
+
+# --- results ---------------------------------------------------------------------------------------
+
+
+def previous_base() -> dict | None:
+    """The 1x figures of the last `make bench`, if they were measured with the same stages."""
+    path = RESULTS / "scale-1.json"
+    if not path.exists():
+        return None
+    document = json.loads(path.read_text())
+    base = document["runs"]["1"]
+    if base["ours"]["transform_included"] != harness.transform_available():
+        log("the last 1x results were measured with other stages: measuring 1x again")
+        return None
+    log(f"using the 1x figures of {path.relative_to(harness.ROOT)} ({document['date']})")
+    return base
+
+
+def write_results(document: dict, scale: int) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    scale_doc = {**document, "runs": {str(scale): document["runs"][str(scale)]}}
+    for path, content in ((RESULTS / f"scale-{scale}.json", scale_doc), (RESULTS / "latest.json", document)):
+        path.write_text(json.dumps(content, indent=2, default=str) + "\n")
+    log(f"wrote {RESULTS.relative_to(harness.ROOT)}/latest.json and scale-{scale}.json")
+
+
+def problems(runs: dict[int, dict]) -> list[str]:
+    """Failures seen while measuring, for the reader of the table (also in the JSON)."""
+    found = []
+    for scale, result in runs.items():
+        ours = result["ours"]
+        found += [f"{scale}x ours: {error}" for error in ours["errors"]]
+        found += [
+            f"{scale}x: RQ marked jobs failed although the ledger recorded success: {failure}"
+            for failure in ours["rq_failed_jobs"]
+        ]
+    return found
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scale", type=int, default=1, help="multiple of 558,837 lines (default 1)")
+    parser.add_argument("--repeat", type=int, help="timed repeats of each step (default 3 at 1x, 1 above)")
+    parser.add_argument(
+        "--naive",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="run the naive baseline at scales above 1x only if it took under 60 s at 1x (auto)",
+    )
+    parser.add_argument("--remeasure-1x", action="store_true", help="at SCALE > 1, measure 1x again")
+    args = parser.parse_args()
+    if args.scale < 1:
+        parser.error("--scale must be at least 1")
+    return args
+
+
+def _terminate(signum, _frame):
+    raise SystemExit(128 + signum)  # unwinds through every `finally`, so workers are stopped
+
+
+def main() -> int:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, _terminate)
+    started = time.perf_counter()
+    document = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["benchmarks/bench.py", *sys.argv[1:]]),
+        "git": git_head(),
+        "machine": machine(),
+        "runs": {},
+    }
+    try:
+        base = None
+        if args.scale > 1:
+            base = None if args.remeasure_1x else previous_base()
+            if base is None:
+                base = measure_scale(1, args.repeat or 3, args.naive)
+            document["runs"]["1"] = base
+        repeat = args.repeat or (3 if args.scale == 1 else 1)
+        document["runs"][str(args.scale)] = measure_scale(args.scale, repeat, args.naive, base)
+    except harness.BenchError as exc:
+        log(f"benchmark failed: {exc}")
+        return 1
+    finally:
+        harness.flush_redis()
+    runs = {int(scale): result for scale, result in document["runs"].items()}
+    document["targets"] = report.evaluate(runs)
+    document["problems"] = problems(runs)
+    document["machine"]["load_at_end"] = load()
+    document["bench_seconds"] = round(time.perf_counter() - started, 1)
+    write_results(document, args.scale)
+    print()
+    for result in runs.values():
+        print("\n".join(report.scale_table(result)), end="\n\n")
+    for result in runs.values():
+        if "skipped" in result["naive"] and result["scale"] > 1:
+            print(f"note: naive {result['naive']['skipped']}")
+    print("\n".join(report.targets_table(document["targets"])))
+    for line in problems(runs):
+        print(f"problem: {line}")
+    m = document["machine"]
+    print(
+        f"\nmachine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, "
+        f"PostgreSQL {m['postgresql']['server_version']}, Python {m['python']}"
+    )
+    print(f"bench took {document['bench_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

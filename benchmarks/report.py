@@ -1,0 +1,265 @@
+"""The benchmark's targets (PASS / MISS / n/a) and the tables it prints.
+
+`evaluate(runs)` takes the measured scales ({1: result, 10: result}, as bench.py builds them) and
+returns one dict per target. The targets come from the benchmark issue and are checked on this
+machine, with all compared figures measured side by side in the same invocation.
+"""
+
+MB = 1 << 20
+INGEST_FLOOR_MAX_RATIO = 1.5  # our ingest at most 1.5x the unlogged \copy floor
+WHOLE_MIN_SPEEDUP = 20  # whole pipeline at least 20x faster than the naive baseline
+RSS_MAX_BYTES = 400 * MB  # peak RSS of any worker
+RSS_MAX_GROWTH = 0.10  # peak RSS at 10x within 10% of 1x
+LINEARITY_SLACK = 1.2  # transform at Nx may take at most 1.2 * N times as long as at 1x
+SCALING_MIN_SPEEDUP = 1.5  # 2 ingest workers vs 1 on the file split into 4 parts
+
+
+def _ratio(numerator, denominator):
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def _target(name: str, goal: str, measured: str | None, passed: bool | None, note: str = "") -> dict:
+    status = "n/a" if passed is None else ("PASS" if passed else "MISS")
+    return {"target": name, "goal": goal, "measured": measured or "-", "status": status, "note": note}
+
+
+def worker_peak(result: dict) -> int | None:
+    """Largest peak RSS of any worker at this scale, over the full runs and the scaling runs."""
+    peaks = list(result["ours"]["peak_rss"].values()) + list(result["scaling"]["peak_rss"].values())
+    peaks = [p for p in peaks if p]
+    return max(peaks) if peaks else None
+
+
+def ingest_vs_floor(base: dict) -> dict:
+    ratio = _ratio(base["ours"]["seconds"]["ingest"], base["floor"]["unlogged_seconds"])
+    durable = _ratio(base["ours"]["seconds"]["ingest"], base["floor"]["logged_seconds"])
+    return _target(
+        "ingest of the 1x file vs psql \\copy into an unlogged table",
+        f"<= {INGEST_FLOOR_MAX_RATIO}x",
+        f"{ratio:.2f}x" if ratio else None,
+        ratio <= INGEST_FLOOR_MAX_RATIO if ratio else None,
+        f"vs the durable (logged) floor: {durable:.2f}x" if durable else "",
+    )
+
+
+def whole_vs_naive(base: dict) -> dict:
+    ours, naive = base["ours"], base["naive"]
+    goal = f">= {WHOLE_MIN_SPEEDUP}x"
+    name = "whole pipeline at 1x vs the naive pandas method (naive / ours)"
+    if "skipped" in naive:
+        return _target(name, goal, None, None, naive["skipped"])
+    if not ours["transform_included"]:
+        partial = _ratio(naive["ingest"]["seconds"], ours["seconds"]["ingest"])
+        note = "transform stage not in the repository yet; ingest alone: " + (
+            f"{partial:.1f}x" if partial else "-"
+        )
+        return _target(name, goal, None, None, note)
+    if ours["seconds"]["whole"] is None:
+        return _target(name, goal, "run failed", False, "; ".join(ours["errors"]))
+    speedup = _ratio(naive["total_seconds"], ours["seconds"]["whole"])
+    return _target(
+        name, goal, f"{speedup:.1f}x" if speedup else None, speedup >= WHOLE_MIN_SPEEDUP if speedup else None
+    )
+
+
+def rss_limit(runs: dict) -> dict:
+    peaks = {scale: worker_peak(result) for scale, result in runs.items()}
+    measured = ", ".join(f"{scale}x: {peak / MB:.0f} MB" for scale, peak in peaks.items() if peak)
+    known = [peak for peak in peaks.values() if peak]
+    return _target(
+        "peak RSS of any worker (worker + work horses)",
+        f"< {RSS_MAX_BYTES // MB} MB",
+        measured,
+        max(known) < RSS_MAX_BYTES if known else None,
+    )
+
+
+def rss_flat(base: dict, big: dict | None) -> dict:
+    name = "peak RSS per worker flat from 1x to the large scale"
+    goal = f"within {RSS_MAX_GROWTH:.0%}"
+    if big is None:
+        return _target(name, goal, None, None, "needs the large scale: make bench SCALE=10")
+    growth = {}
+    for stage, peak in base["ours"]["peak_rss"].items():
+        large = big["ours"]["peak_rss"].get(stage)
+        if peak and large:
+            growth[stage] = large / peak - 1
+    if not growth:
+        return _target(name, goal, None, None, "no worker peaks measured")
+    measured = ", ".join(f"{stage} {change:+.1%}" for stage, change in growth.items())
+    return _target(name, goal, measured, max(abs(g) for g in growth.values()) <= RSS_MAX_GROWTH)
+
+
+def transform_linear(base: dict, big: dict | None) -> dict:
+    name = "transform seconds grow linearly with rows"
+    if big is None:
+        return _target(name, "-", None, None, "needs the large scale: make bench SCALE=10")
+    factor = big["scale"] / base["scale"]
+    goal = f"<= {LINEARITY_SLACK * factor:.0f}x for {factor:.0f}x rows"
+    small, large = base["ours"]["seconds"]["transform"], big["ours"]["seconds"]["transform"]
+    if not (small and large):
+        return _target(name, goal, None, None, "transform not measured at both scales")
+    ratio = large / small
+    measured = f"{small:.1f} s -> {large:.1f} s = {ratio:.1f}x"
+    return _target(name, goal, measured, ratio <= LINEARITY_SLACK * factor)
+
+
+def ingest_scaling(base: dict) -> dict:
+    scaling = base["scaling"]
+    speedup = scaling["speedup"]
+    return _target(
+        "ingest of the 1x file in 4 parts: 2 workers vs 1 worker",
+        f">= {SCALING_MIN_SPEEDUP}x",
+        f"{speedup:.2f}x" if speedup else None,
+        speedup >= SCALING_MIN_SPEEDUP if speedup else None,
+        f"{scaling['one_worker_seconds']} s -> {scaling['two_workers_seconds']} s",
+    )
+
+
+def evaluate(runs: dict[int, dict]) -> list[dict]:
+    base = runs[1]
+    big = runs[max(runs)] if max(runs) > 1 else None
+    return [
+        ingest_vs_floor(base),
+        whole_vs_naive(base),
+        rss_limit(runs),
+        rss_flat(base, big),
+        transform_linear(base, big),
+        ingest_scaling(base),
+    ]
+
+
+# --- printing --------------------------------------------------------------------------------------
+
+
+def _seconds(value) -> str:
+    return f"{value:.2f}" if value is not None else "-"
+
+
+def _rate(rows, seconds) -> str:
+    return f"{rows / seconds:,.0f}" if rows and seconds else "-"
+
+
+def _mb(value) -> str:
+    return f"{value / MB:,.0f} MB" if value else "-"
+
+
+def _table(header: tuple, rows: list[tuple]) -> list[str]:
+    cells = [tuple(str(c) for c in header)] + [tuple(str(c) for c in row) for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate(cells):
+        # first column left-aligned, numbers right-aligned
+        parts = [row[0].ljust(widths[0])] + [
+            cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(parts).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def _row(label: str, seconds: float | None, rows: int | None = None, peak: int | None = None) -> tuple:
+    """One line of the per-scale table: label, seconds, rows per second, peak RSS."""
+    return (label, _seconds(seconds), _rate(rows, seconds), _mb(peak))
+
+
+def scale_table(result: dict) -> list[str]:
+    lines, floor, naive = result["lines"], result["floor"], result["naive"]
+    ours, scaling = result["ours"], result["scaling"]
+    seconds, peaks = ours["seconds"], ours["peak_rss"]
+    rows = [
+        _row("floor   psql \\copy, unlogged table", floor["unlogged_seconds"], lines),
+        _row("floor   psql \\copy, logged table (durable)", floor["logged_seconds"], lines),
+    ]
+    if "skipped" in naive:
+        rows.append(_row("naive   skipped (see note below)", None))
+    else:
+        ingest, transform = naive["ingest"], naive["transform"]
+        rows += [
+            _row("naive   ingest: read_csv + to_sql", ingest["seconds"], lines, ingest["peak_rss"]),
+            _row(
+                "naive   transform: read_sql_table .. to_sql",
+                transform["seconds"],
+                lines,
+                transform["peak_rss"],
+            ),
+            _row("naive   whole", naive["total_seconds"], lines),
+        ]
+    if ours["transform_included"]:
+        transform_label = "ours    transform (+ checks, publish)"
+    else:
+        transform_label = "ours    transform: not in the repository yet"
+    rows += [
+        _row("ours    setup", seconds["setup"], None, peaks.get("setup")),
+        _row("ours    ingest", seconds["ingest"], ours["rows_loaded"], peaks.get("ingest")),
+        _row(transform_label, seconds["transform"], ours["transform_rows_in"], peaks.get("transform")),
+        _row(f"ours    whole: {ours['wall_covers']}", seconds["whole"], lines),
+        _row(
+            f"scaling {scaling['parts']} parts, 1 ingest worker",
+            scaling["one_worker_seconds"],
+            lines,
+            scaling["peak_rss"].get("1 worker"),
+        ),
+        _row(
+            f"scaling {scaling['parts']} parts, 2 ingest workers",
+            scaling["two_workers_seconds"],
+            lines,
+            scaling["peak_rss"].get("2 workers"),
+        ),
+    ]
+    sample = result["sample"]
+    return [
+        f"=== {result['scale']}x: {lines:,} lines, {sample['bytes'] / MB:,.1f} MB "
+        f"(generated in {sample['seconds']:.1f} s); seconds: best of {result['repeats']} "
+        f"(floor: of {len(result['floor']['samples']['unlogged'])}) ===",
+        *_table(("step", "seconds", "rows/s", "peak RSS"), rows),
+        "ratios: " + "; ".join(f"{name} {value}" for name, value in ratios(result).items()),
+        *breakdown(ours),
+    ]
+
+
+def breakdown(ours: dict) -> list[str]:
+    """Where the ingest and transform stages spend their time, from the jobs' own timings."""
+    lines = []
+    if ours["ingest_job_seconds"] and ours["seconds"]["ingest"]:
+        rest = max(0.0, ours["seconds"]["ingest"] - ours["ingest_job_seconds"])
+        lines.append(
+            f"ingest job: hash + COPY {ours['ingest_job_seconds']:.2f} s, "
+            f"then ANALYZE, ledger and fork {rest:.2f} s"
+        )
+    steps = list(ours.get("transform_steps", {}).items())
+    if steps:
+        top = ", ".join(f"{name} {seconds:.2f}" for name, seconds in steps[:6])
+        lines.append(f"transform steps (s): {top}, other {sum(s for _, s in steps[6:]):.2f}")
+    if ours.get("between_stages_seconds") is not None:
+        lines.append(
+            "fastest run's whole minus its stages (CLI start, queue hand-offs, --wait polling): "
+            f"{ours['between_stages_seconds']:.2f} s"
+        )
+    if ours.get("wal_bytes"):
+        lines.append(f"WAL written during the run (server-wide): {ours['wal_bytes'] / MB:,.0f} MB")
+    return lines
+
+
+def ratios(result: dict) -> dict[str, str]:
+    floor, naive, ours, scaling = result["floor"], result["naive"], result["ours"], result["scaling"]
+    found = {
+        "ingest ours/floor": _ratio(ours["seconds"]["ingest"], floor["unlogged_seconds"]),
+        "ingest ours/durable floor": _ratio(ours["seconds"]["ingest"], floor["logged_seconds"]),
+        "2 vs 1 ingest workers": scaling["speedup"],
+    }
+    if "skipped" not in naive:
+        found["ingest naive/ours"] = _ratio(naive["ingest"]["seconds"], ours["seconds"]["ingest"])
+        if ours["transform_included"]:
+            found["whole naive/ours"] = _ratio(naive["total_seconds"], ours["seconds"]["whole"])
+    return {name: f"{value:.2f}x" if value else "-" for name, value in found.items()}
+
+
+def targets_table(targets: list[dict]) -> list[str]:
+    rows = [(t["target"], t["goal"], t["measured"], t["status"]) for t in targets]
+    lines = ["=== targets ===", *_table(("target", "goal", "measured", "status"), rows)]
+    lines += [f"  {t['status']:<4} {t['target']}: {t['note']}" for t in targets if t["note"]]
+    return lines

@@ -1,0 +1,373 @@
+"""Each cleaning rule of the transform (services/transform/sql/rules.sql) on its own.
+
+The rules are SQL functions; these tests call them in the real PostgreSQL test database, with the
+reference data the transform loads (services/transform/reference/*.csv).
+"""
+
+import csv
+import datetime as dt
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from services.transform import job
+
+REFERENCE = Path(job.__file__).with_name("reference")
+NAMESPACE = uuid.UUID("63520289-7aa7-5e3f-8290-f3a19dd5925c")
+
+
+@pytest.fixture
+def db(engine):
+    """A connection with the rules and their reference data freshly loaded (rolled back afterwards)."""
+    with engine.connect() as conn:
+        conn.begin()
+        job._load_rules(conn)
+        yield conn
+        conn.rollback()
+
+
+def rule(conn, function: str, *args):
+    """rules.<function>(args...) evaluated in PostgreSQL (the arguments travel as parameters)."""
+    return conn.execute(sa.select(getattr(sa.func.rules, function)(*args))).scalar()
+
+
+def reference(name: str) -> list[dict]:
+    with (REFERENCE / name).open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --- keys ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["make:Ford", "seller:kia motors america inc", "color:off-white", "state:ÉÈ"]
+)
+def test_name_uuid_is_rfc4122_version3_in_the_pipeline_namespace(db, name):
+    assert rule(db, "name_uuid", name) == uuid.uuid3(NAMESPACE, name)
+    assert uuid.uuid3(NAMESPACE, name).version == 3
+
+
+def test_sale_uuid_encodes_the_file_hash_and_the_line_in_order(db):
+    sha = "0f4e9c13af64db0a453dfd45a6883f5c0e3e2dcaf46535c2dca080c86a6df08b"
+    for line in (2, 3, 558_838, 2**48 - 1):
+        expected = uuid.UUID(sha[:12] + "8" + sha[12:15] + "8" + sha[15:18] + f"{line:012x}")
+        got = rule(db, "sale_uuid", sha, line)
+        assert got == expected
+        assert got.version == 8 and got.variant == uuid.RFC_4122
+    # one file's sales are one range of ids, in line order
+    assert rule(db, "sale_uuid", sha, 2) < rule(db, "sale_uuid", sha, 3) < rule(db, "sale_uuid", sha, 10**6)
+    assert rule(db, "sale_uuid", "f" * 64, 2) != rule(db, "sale_uuid", sha, 2)
+
+
+# --- text ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("  kia   motors\tamerica  inc ", "kia motors america inc"),
+        ("3 Series", "3 Series"),
+        ("", None),
+        ("   ", None),
+        ("—", None),
+        (" — ", None),
+        ("–", None),
+        ("-", None),
+        ("off-white", "off-white"),
+        (None, None),
+    ],
+)
+def test_clean_text_trims_collapses_and_nulls_unknown_markers(db, raw, clean):
+    assert rule(db, "clean_text", raw) == clean
+
+
+@pytest.mark.parametrize(
+    ("raw", "make"),
+    [
+        ("Kia", "Kia"),
+        ("kia", "Kia"),
+        ("KIA", "Kia"),
+        (" ford  tk ", "Ford"),
+        ("ford truck", "Ford"),
+        ("Ford", "Ford"),
+        ("chev truck", "Chevrolet"),
+        ("dodge tk", "Dodge"),
+        ("hyundai tk", "Hyundai"),
+        ("mazda tk", "Mazda"),
+        ("gmc truck", "GMC"),
+        ("gmc", "GMC"),
+        ("vw", "Volkswagen"),
+        ("mercedes", "Mercedes-Benz"),
+        ("mercedes-b", "Mercedes-Benz"),
+        ("Mercedes-Benz", "Mercedes-Benz"),
+        ("landrover", "Land Rover"),
+        ("land rover", "Land Rover"),
+        ("bmw", "BMW"),
+        ("mini", "MINI"),
+        ("fiat", "FIAT"),
+        ("FIAT", "FIAT"),
+        ("hummer", "HUMMER"),
+        ("am general", "AM General"),
+        ("srt", "SRT"),
+        ("ram", "Ram"),
+        ("rolls-royce", "Rolls-Royce"),
+        ("some new brand", "Some New Brand"),
+        ("SOME NEW BRAND", "Some New Brand"),
+        ("—", None),
+        ("", None),
+    ],
+)
+def test_canonical_make_maps_aliases_and_case_variants_to_one_brand(db, raw, make):
+    assert rule(db, "canonical_make", raw) == make
+
+
+def test_every_listed_make_alias_maps_to_its_canonical_and_canonicals_are_fixed_points(db):
+    aliases = reference("make_aliases.csv")
+    assert len({a["alias"] for a in aliases}) == len(aliases), "an alias is listed twice"
+    for row in aliases:
+        assert row["alias"] == row["alias"].lower().strip()
+        assert rule(db, "canonical_make", row["alias"]) == row["canonical"]
+        assert rule(db, "canonical_make", row["alias"].upper()) == row["canonical"]
+    for canonical in {row["canonical"] for row in aliases}:
+        assert rule(db, "canonical_make", canonical) == canonical
+
+
+@pytest.mark.parametrize(
+    ("raw", "body"),
+    [
+        ("SUV", "SUV"),
+        ("suv", "SUV"),
+        ("Sedan", "Sedan"),
+        ("sedan", "Sedan"),
+        ("crew cab", "Crew Cab"),
+        ("Crew Cab", "Crew Cab"),
+        ("supercrew", "SuperCrew"),
+        ("SuperCab", "SuperCab"),
+        ("crewmax cab", "CrewMax Cab"),
+        ("g sedan", "G Sedan"),
+        ("e-series van", "E-Series Van"),
+        ("cts coupe", "CTS Coupe"),
+        ("regular-cab", "Regular Cab"),
+        ("—", None),
+        ("", None),
+    ],
+)
+def test_canonical_body_has_one_spelling_per_style(db, raw, body):
+    assert rule(db, "canonical_body", raw) == body
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [("automatic", "automatic"), ("Automatic", "automatic"), (" MANUAL ", "manual"),
+     ("Off-White", "off-white"), ("—", None), ("", None)],
+)  # fmt: skip
+def test_canonical_lower_for_transmissions_and_colours(db, raw, value):
+    assert rule(db, "canonical_lower", raw) == value
+
+
+@pytest.mark.parametrize(
+    ("raw", "seller"),
+    [
+        ("kia motors america  inc", "kia motors america inc"),
+        ("kia motors america, inc", "kia motors america inc"),
+        ("ford motor credit company,llc", "ford motor credit company llc"),
+        ("Hertz Car Sales", "hertz car sales"),
+        ('r & r "the car people" auto sales', 'r & r "the car people" auto sales'),
+        ("u.s. bank na", "u.s. bank na"),
+        ("—", None),
+        ("", None),
+    ],
+)
+def test_canonical_seller_one_form_per_seller(db, raw, seller):
+    assert rule(db, "canonical_seller", raw) == seller
+
+
+@pytest.mark.parametrize(
+    ("raw", "label"), [(" 3  Series ", "3 Series"), ("328i SULEV", "328i SULEV"), ("—", None)]
+)
+def test_canonical_label_keeps_spelling_of_models_and_trims(db, raw, label):
+    assert rule(db, "canonical_label", raw) == label
+
+
+def test_state_codes_and_the_shipped_reference(db):
+    states = reference("states.csv")
+    codes = [row["code"] for row in states]
+    assert len(codes) == len(set(codes)) == 65  # 50 states, DC, PR, 13 provinces and territories
+    assert {"CA", "FL", "DC", "PR", "ON", "QC", "AB", "NS", "BC", "YT", "NU"} <= set(codes)
+    assert rule(db, "state_code", " ca ") == "CA"
+    assert rule(db, "state_code", "—") is None
+    loaded = dict(db.execute(sa.text("SELECT state_code, state_name FROM meta.ref_state")).all())
+    assert loaded == {row["code"]: row["name"] for row in states}
+    assert loaded["ON"] == "Ontario" and loaded["PR"] == "Puerto Rico"
+    assert "ZZ" not in loaded  # an unknown code: the line is quarantined (state_unknown)
+
+
+# --- numbers and dates -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "year"),
+    [("2015", 2015), (" 1990 ", 1990), ("15", None), ("20x5", None), ("1850", None), ("", None)],
+)
+def test_parse_model_year(db, raw, year):
+    assert rule(db, "parse_model_year", raw) == year
+
+
+@pytest.mark.parametrize(
+    ("raw", "grade"),
+    [
+        ("1", 10),
+        ("5", 50),
+        ("4.5", 45),
+        ("3.2", 32),
+        ("10", 10),
+        ("45", 45),
+        ("49", 49),
+        ("50", 50),
+        ("0", None),
+        ("7", None),
+        ("51", None),
+        ("-3", None),
+        ("good", None),
+        ("", None),
+        ("—", None),
+    ],
+)
+def test_parse_condition_maps_both_scales_onto_10_to_50(db, raw, grade):
+    assert rule(db, "parse_condition", raw) == grade
+
+
+@pytest.mark.parametrize(
+    ("raw", "utc"),
+    [
+        ("Tue Dec 16 2014 12:30:00 GMT-0800 (PST)", dt.datetime(2014, 12, 16, 20, 30, tzinfo=dt.UTC)),
+        ("Tue Jun 16 2015 12:30:00 GMT-0700 (PDT)", dt.datetime(2015, 6, 16, 19, 30, tzinfo=dt.UTC)),
+        # the written offset wins over the zone name
+        ("Tue Jun 16 2015 12:30:00 GMT-0800 (PDT)", dt.datetime(2015, 6, 16, 20, 30, tzinfo=dt.UTC)),
+        ("Thu Jan 15 2015 04:30:00 GMT-0800 (PST)", dt.datetime(2015, 1, 15, 12, 30, tzinfo=dt.UTC)),
+        ("Mon Mar 02 2015 23:59:59 GMT+0530", dt.datetime(2015, 3, 2, 18, 29, 59, tzinfo=dt.UTC)),
+        ("Sun Feb 29 2015 10:00:00 GMT-0800 (PST)", None),  # no such day
+        ("Tue Dec 16 2014 25:30:00 GMT-0800 (PST)", None),
+        ("Tue Dxc 16 2014 12:30:00 GMT-0800 (PST)", None),
+        ("2014-12-16 12:30:00", None),
+        ("14000", None),  # what a shifted line holds in its sale date field
+        ("", None),
+    ],
+)
+def test_parse_sale_date_honours_the_written_offset(db, raw, utc):
+    assert rule(db, "parse_sale_date", raw) == utc
+
+
+def test_parse_sale_date_agrees_with_python_on_every_written_form(db):
+    for zone in ("GMT-0800 (PST)", "GMT-0700 (PDT)"):
+        text = f"Fri Jan 09 2015 09:30:00 {zone}"
+        expected = dt.datetime.strptime(text[:33], "%a %b %d %Y %H:%M:%S GMT%z")
+        assert rule(db, "parse_sale_date", text) == expected
+
+
+def test_sale_date_plausible(db):
+    assert rule(db, "sale_date_plausible", dt.datetime(2015, 1, 1, tzinfo=dt.UTC)) is True
+    assert rule(db, "sale_date_plausible", dt.datetime(1989, 12, 31, tzinfo=dt.UTC)) is False
+    assert rule(db, "sale_date_plausible", dt.datetime.now(dt.UTC) + dt.timedelta(days=3)) is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "miles"),
+    [("16639", 16639), (" 1 ", 1), ("999999", 999999), ("0", 0), ("-5", None), ("12.5", None), ("abc", None),
+     ("1234567890", None), ("", None)],
+)  # fmt: skip
+def test_parse_miles(db, raw, miles):
+    assert rule(db, "parse_miles", raw) == miles
+
+
+@pytest.mark.parametrize(
+    ("raw", "amount"),
+    [("21500", 21500), ("1", 1), ("14250.5", 14250.5), (".5", 0.5), ("0", 0), ("-1", None), ("1e5", None),
+     ("$100", None), ("99999999999999", None), ("", None)],
+)  # fmt: skip
+def test_parse_money(db, raw, amount):
+    assert rule(db, "parse_money", raw) == amount
+
+
+@pytest.mark.parametrize(
+    ("raw", "defect"), [("-5", "negative"), ("-1.5", "negative"), ("abc", "not_a_number")]
+)
+def test_number_defect_names_why_a_number_is_unreadable(db, raw, defect):
+    assert rule(db, "number_defect", raw) == defect
+
+
+@pytest.mark.parametrize(
+    ("raw", "vin", "valid"),
+    [
+        ("5xyktca69fg566472", "5XYKTCA69FG566472", True),
+        (" wba3c1c51ek116351 ", "WBA3C1C51EK116351", True),
+        ("automatic", "AUTOMATIC", False),
+        ("5xyktca69fg56647", "5XYKTCA69FG56647", False),
+        ("5xyktca69fg5664-2", "5XYKTCA69FG5664-2", False),
+        ("", None, False),
+    ],
+)
+def test_vin_is_upper_cased_and_valid_only_as_17_letters_and_digits(db, raw, vin, valid):
+    assert rule(db, "clean_vin", raw) == vin
+    assert rule(db, "is_valid_vin", raw) is valid
+
+
+# --- the shifted Volkswagen lines ------------------------------------------------------------------
+
+SHIFTED = (
+    "2015,Volkswagen,Jetta,SE PZEV w/ Connectivity,Navitgation,sedan,automatic,3vwd17aj5fm201708,ca,46,"
+    "6214,black,black,volkswagen credit inc,14250,14000"
+)
+GOOD = (
+    "2015,Kia,Sorento,LX,SUV,automatic,5xyktca69fg566472,ca,5,16639,white,black,"
+    "kia motors america  inc,20500,21500,Tue Dec 16 2014 12:30:00 GMT-0800 (PST)"
+)
+
+
+@pytest.mark.parametrize(
+    ("state", "vin", "shifted"),
+    [("3vwd17aj5fm201708", "automatic", True), ("3vwd17aj5fm201708", None, True),
+     ("ca", "3vwd17aj5fm201708", False), ("ca", None, False), (None, None, False)],
+)  # fmt: skip
+def test_is_shifted_when_the_state_field_holds_the_vin(db, state, vin, shifted):
+    assert rule(db, "is_shifted", state, vin) is shifted
+
+
+def test_repaired_lines_moves_the_fields_back_rejoins_the_trim_and_forgets_the_date(db):
+    from tests.test_transform import load_raw
+
+    batch = load_raw(db, [GOOD, SHIFTED])
+    rows = db.execute(
+        sa.text("SELECT * FROM rules.repaired_lines(:b) ORDER BY line_number"), {"b": [batch.batch_id]}
+    ).mappings()
+    good, shifted = list(rows)
+    assert good["repaired"] is False
+    assert (good["trim"], good["body"], good["state"], good["saledate"]) == (
+        "LX",
+        "SUV",
+        "ca",
+        "Tue Dec 16 2014 12:30:00 GMT-0800 (PST)",
+    )
+    assert shifted["repaired"] is True
+    assert shifted["line_number"] == 3
+    assert {k: shifted[k] for k in ("make", "model", "trim", "body", "transmission", "vin", "state")} == {
+        "make": "Volkswagen",
+        "model": "Jetta",
+        "trim": "SE PZEV w/ Connectivity, Navitgation",
+        "body": "sedan",
+        "transmission": "automatic",
+        "vin": "3vwd17aj5fm201708",
+        "state": "ca",
+    }
+    assert {k: shifted[k] for k in ("condition", "odometer", "color", "interior", "seller", "mmr")} == {
+        "condition": "46",
+        "odometer": "6214",
+        "color": "black",
+        "interior": "black",
+        "seller": "volkswagen credit inc",
+        "mmr": "14250",
+    }
+    assert shifted["sellingprice"] == "14000"
+    assert shifted["saledate"] is None
