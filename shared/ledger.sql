@@ -13,7 +13,7 @@ ON CONFLICT (run_id, stage, task) DO NOTHING
 -- name: start_stage
 UPDATE meta.stage_runs
    SET status = 'running', attempt = attempt + 1, worker_name = :worker_name, job_id = :job_id,
-       started_at = now(), finished_at = NULL, error = NULL, updated_at = now()
+       started_at = clock_timestamp(), finished_at = NULL, error = NULL, updated_at = now()
  WHERE run_id = :run_id AND stage = :stage AND task = :task
 RETURNING attempt
 
@@ -36,26 +36,26 @@ SELECT status FROM meta.pipeline_runs WHERE run_id = :run_id FOR UPDATE
 
 -- name: finish_stage
 UPDATE meta.stage_runs
-   SET status = 'succeeded', finished_at = now(), rows_in = :rows_in, rows_out = :rows_out,
+   SET status = 'succeeded', finished_at = clock_timestamp(), rows_in = :rows_in, rows_out = :rows_out,
        rows_rejected = :rows_rejected, details = CAST(:details AS jsonb), error = NULL, updated_at = now()
  WHERE run_id = :run_id AND stage = :stage AND task = :task
 
 -- name: complete_run_if_done
 -- The run succeeds when its last open job succeeds; a failed or cancelled run stays so.
 UPDATE meta.pipeline_runs r
-   SET status = 'succeeded', finished_at = now()
+   SET status = 'succeeded', finished_at = clock_timestamp()
  WHERE r.run_id = :run_id AND r.status = 'running'
    AND NOT EXISTS (SELECT 1 FROM meta.stage_runs s WHERE s.run_id = r.run_id AND s.status <> 'succeeded')
 RETURNING r.status
 
 -- name: retrying_stage
 UPDATE meta.stage_runs
-   SET status = 'retrying', error = :error, finished_at = now(), updated_at = now()
+   SET status = 'retrying', error = :error, finished_at = clock_timestamp(), updated_at = now()
  WHERE run_id = :run_id AND stage = :stage AND task = :task AND status IN ('running', 'pending')
 
 -- name: fail_stage
 UPDATE meta.stage_runs
-   SET status = 'failed', error = :error, finished_at = now(), updated_at = now()
+   SET status = 'failed', error = :error, finished_at = clock_timestamp(), updated_at = now()
  WHERE run_id = :run_id AND stage = :stage AND task = :task
    AND status IN ('pending', 'running', 'retrying')
 RETURNING position
@@ -71,19 +71,19 @@ RETURNING job_id
 
 -- name: fail_run
 UPDATE meta.pipeline_runs
-   SET status = 'failed', finished_at = now(), failed_stage = :stage, error = :error
+   SET status = 'failed', finished_at = clock_timestamp(), failed_stage = :stage, error = :error
  WHERE run_id = :run_id AND status IN ('queued', 'running')
 
 -- name: cancel_run
 UPDATE meta.pipeline_runs
-   SET status = 'cancelled', finished_at = now(), error = 'cancelled by operator'
+   SET status = 'cancelled', finished_at = clock_timestamp(), error = 'cancelled by operator'
  WHERE run_id = :run_id AND status IN ('queued', 'running')
 RETURNING run_id
 
 -- name: cancel_stage
 -- A running job of a cancelled run that rolled its work back.
 UPDATE meta.stage_runs
-   SET status = 'cancelled', error = :error, finished_at = now(), updated_at = now()
+   SET status = 'cancelled', error = :error, finished_at = clock_timestamp(), updated_at = now()
  WHERE run_id = :run_id AND stage = :stage AND task = :task AND status IN ('pending', 'running', 'retrying')
 
 -- name: cancel_open_stages

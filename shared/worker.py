@@ -75,7 +75,10 @@ def sweep(connection: redis.Redis | None = None, grace: float = SWEEP_GRACE) -> 
                 status = job.get_status()
             except NoSuchJobError:
                 job, status = None, None
-            if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.STARTED):
+            # READY_TO_ENQUEUE and CREATED are RQ's brief states between a dependency finishing and
+            # the job being queued: still on its way, not lost.
+            if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.STARTED,
+                          JobStatus.READY_TO_ENQUEUE, JobStatus.CREATED):
                 continue
             if status == JobStatus.FINISHED:
                 continue  # its worker records success itself, in the work's transaction

@@ -31,5 +31,3 @@ UPDATE meta.ingested_files
    SET records = %(records)s, rows_loaded = %(loaded)s, rows_rejected = %(rejected)s, seconds = %(seconds)s
  WHERE batch_id = %(batch_id)s
 
--- name: analyze_raw
-ANALYZE raw.car_prices
