@@ -542,12 +542,6 @@ def test_a_latin1_file_loads_its_ascii_lines_and_rejects_the_rest_by_line(worker
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (services/ingest, shared/errors.py): a read error inside COPY surfaces as psycopg2 "
-    "QueryCanceled, an OperationalError that is_transient() retries, and the stage error does not name "
-    "the file; see docs/guarantees.md 'Known gaps'",
-)
 def test_a_truncated_gzip_fails_at_once_naming_the_file(workers, engine, data_dir):
     workers.start("setup")
     workers.start("ingest")

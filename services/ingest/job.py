@@ -127,7 +127,12 @@ def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) 
             spool = RejectSpool(spool_file)
             read_header(stream, path)
             splitter = RecordSplitter(stream, counts, spool.add)
-            cur.copy_expert(Q["copy_rows"], CopyFeed(splitter.chunks()), size=COPY_READ_SIZE)
+            feed = CopyFeed(splitter.chunks())
+            cur.copy_expert(Q["copy_rows"], feed, size=COPY_READ_SIZE)
+            if feed.error is not None:
+                raise BadInputError(
+                    f"{path}: line {splitter.next_line}: cannot read the file: {feed.error}"
+                ) from feed.error
             if counts.rejected:
                 spool.copy_into(cur)
         seconds = time.perf_counter() - started

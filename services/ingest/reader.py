@@ -234,16 +234,22 @@ class RecordSplitter:
 
 
 class CopyFeed:
-    """A file-like object over chunks, for psycopg2's copy_expert (it only calls read)."""
+    """A file-like object over chunks, for psycopg2's copy_expert (it only calls read).
+
+    An error while reading the source (a truncated .csv.gz, an I/O error) must not reach psycopg2:
+    it would cancel the COPY and look like a lost connection. The feed ends the COPY instead and
+    keeps the error; the caller raises it, so the transaction rolls back with the file's own error.
+    """
 
     def __init__(self, chunks: Iterator[bytes]):
         self._chunks = chunks
+        self.error: Exception | None = None
 
     def read(self, size: int = -1) -> bytes:
-        for chunk in self._chunks:
-            if chunk:
-                return chunk
+        try:
+            for chunk in self._chunks:
+                if chunk:
+                    return chunk
+        except (OSError, EOFError) as exc:  # gzip.BadGzipFile is an OSError
+            self.error = exc
         return b""
-
-    def readline(self, size: int = -1) -> bytes:  # pragma: no cover - copy_expert does not call it
-        raise NotImplementedError
