@@ -380,7 +380,7 @@ def job_times(job_id: str) -> tuple[datetime, datetime] | None:
 
 def wait_for_jobs(stages: list[dict], timeout: float = 60) -> dict[str, tuple[datetime, datetime]]:
     """RQ's start and end of every job the ledger calls succeeded. A job records its success in the
-    ledger a little before it returns (ingest still runs ANALYZE after its commit), so this waits
+    ledger a little before it returns (it still logs, and returns its result to RQ), so this waits
     for RQ to record the end."""
     job_ids = [s["job_id"] for s in stages if s["status"] == "succeeded"]
     deadline = time.monotonic() + timeout
@@ -396,8 +396,8 @@ def wait_for_jobs(stages: list[dict], timeout: float = 60) -> dict[str, tuple[da
 def stage_seconds(stages: list[dict], times: dict, stage: str) -> float | None:
     """Wall seconds of a stage: its first job's start to its last job's end, as RQ recorded them.
 
-    Not from meta.stage_runs: its finished_at is now() inside the job's transaction, which is the
-    time that transaction began, not when it committed (see docs/performance.md)."""
+    RQ's times cover the whole job (fork to result); meta.stage_runs only had the time the job's
+    transaction began until cc6ff39 (see docs/performance.md)."""
     spans = [times[s["job_id"]] for s in stages if s["stage"] == stage and s["job_id"] in times]
     if not spans:
         return None

@@ -13,7 +13,8 @@ on the scratch database `carsales_bench` (created here if missing, its tables re
       lineage    the same filled by current_setting(...) and now(): raw.car_prices without its BRIN
       raw        + the BRIN index: a copy of raw.car_prices (LIKE ... INCLUDING ALL)
   each in one transaction as the job does it, with the WAL bytes it wrote and the table's size;
-* ANALYZE of the loaded raw copy (the job runs it after every file of 100,000 rows or more);
+* ANALYZE of the loaded raw copy (the job ran it after every file of 100,000 rows or more until
+  commit cc6ff39);
 * CPU: real ingest runs through the queue (the whole file with 1 worker; the file in 4 parts with
   1 and with 2 workers), sampling the CPU seconds of the ingest workers' process trees and of the
   PostgreSQL backends serving them. On a 2-core machine, CPU seconds / (2 x wall seconds) near 1

@@ -228,7 +228,7 @@ def breakdown(ours: dict) -> list[str]:
         rest = max(0.0, ours["seconds"]["ingest"] - ours["ingest_job_seconds"])
         lines.append(
             f"ingest job: hash + COPY {ours['ingest_job_seconds']:.2f} s, "
-            f"then ANALYZE, ledger and fork {rest:.2f} s"
+            f"rest of the job (fork, ledger; ANALYZE in versions before cc6ff39) {rest:.2f} s"
         )
     steps = list(ours.get("transform_steps", {}).items())
     if steps:

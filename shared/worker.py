@@ -3,9 +3,9 @@
 RQ finds a dead worker's job only when its heartbeat expires (RQ keeps a started job 60 s past
 each heartbeat) and some worker cleans the registry, by default every 10 minutes. Our workers
 heartbeat every 5 s, a job whose worker missed 20 s of heartbeats counts as abandoned, and every
-worker runs maintenance every 10-15 s (between two 5 s dequeue waits). The sweeper then brings the
+worker runs maintenance every 5-10 s (between two 5 s dequeue waits). The sweeper then brings the
 ledger in line with RQ: a job RQ reports failed, abandoned or lost fails its stage and run, so
-nothing shows `running` forever; a dead worker's stage is failed about 25-40 s after its death.
+nothing shows `running` forever; a dead worker's stage is failed about 20-35 s after its death.
 """
 
 import itertools
@@ -28,7 +28,7 @@ from shared.config import mask_url, settings
 
 JOB_MONITORING_INTERVAL = 5  # seconds between work-horse heartbeats
 HEARTBEAT_GRACE = 20  # seconds without a heartbeat after which a started job is abandoned
-MAINTENANCE_INTERVAL = 10  # seconds between registry cleanups and ledger sweeps (at least)
+MAINTENANCE_INTERVAL = 5  # seconds between registry cleanups and ledger sweeps (at least)
 WORKER_TTL = 20  # an idle worker waits WORKER_TTL - 15 s per dequeue, then heartbeats and maintains
 SWEEP_GRACE = 10  # leave jobs the ledger touched in the last seconds to their workers
 
@@ -77,8 +77,14 @@ def sweep(connection: redis.Redis | None = None, grace: float = SWEEP_GRACE) -> 
                 job, status = None, None
             # READY_TO_ENQUEUE and CREATED are RQ's brief states between a dependency finishing and
             # the job being queued: still on its way, not lost.
-            if status in (JobStatus.QUEUED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.STARTED,
-                          JobStatus.READY_TO_ENQUEUE, JobStatus.CREATED):
+            if status in (
+                JobStatus.QUEUED,
+                JobStatus.DEFERRED,
+                JobStatus.SCHEDULED,
+                JobStatus.STARTED,
+                JobStatus.READY_TO_ENQUEUE,
+                JobStatus.CREATED,
+            ):
                 continue
             if status == JobStatus.FINISHED:
                 continue  # its worker records success itself, in the work's transaction
