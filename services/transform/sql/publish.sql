@@ -86,11 +86,10 @@ SELECT reason, count(*) AS lines
  GROUP BY reason ORDER BY reason
 
 -- name: drop_work
-DROP TABLE meta.transform_values, meta.transform_map_year, meta.transform_map_make, meta.transform_map_label,
-           meta.transform_map_body, meta.transform_map_transmission, meta.transform_map_vehicle,
-           meta.transform_map_color, meta.transform_map_colors, meta.transform_map_state,
-           meta.transform_map_condition, meta.transform_map_seller, meta.transform_map_sale_date,
-           meta.transform_map_money, meta.transform_sales, meta.transform_quarantine
+DROP TABLE meta.transform_values, meta.transform_map_vehicle, meta.transform_map_colors,
+           meta.transform_map_state, meta.transform_map_condition, meta.transform_map_seller,
+           meta.transform_map_sale_date, meta.transform_map_money, meta.transform_sales,
+           meta.transform_quarantine
 
 -- name: save_quality
 INSERT INTO meta.quality_results (run_id, check_name, status, blocking, observed, threshold, details)

@@ -30,7 +30,8 @@ $$;
 
 CREATE OR REPLACE FUNCTION rules.name_uuid(name text) RETURNS uuid
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT rules.uuid_from_md5(md5(decode('635202897aa75e3f8290f3a19dd5925c', 'hex') || convert_to(name, 'UTF8')))
+    SELECT rules.uuid_from_md5(md5(decode('635202897aa75e3f8290f3a19dd5925c', 'hex')
+                                   || convert_to(name, 'UTF8')))
 $$;
 
 -- The id of a sale: its natural key (source_sha256, line_number) written as a uuid, version 8
@@ -178,16 +179,15 @@ $$;
 
 CREATE OR REPLACE FUNCTION rules.is_valid_vin(value text) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT octet_length(btrim(value)) = 17 AND btrim(value) !~ '[^A-Za-z0-9]'
+    SELECT octet_length(btrim(value)) = 17 AND value ~ '^\s*[A-Za-z0-9]+\s*$'
 $$;
 
--- Odometer (miles): a whole number of at most 9 digits; negative or non-numeric is unreadable.
--- (Plain regular expressions: bounded repeats like {1,9} are several times slower in PostgreSQL.)
+-- Odometer (miles): a whole number below 10^9; negative or non-numeric is unreadable.
+-- (Plain regular expressions: bounded repeats like {1,9} are several times slower in PostgreSQL;
+-- the casts accept the surrounding blanks the expression lets through.)
 CREATE OR REPLACE FUNCTION rules.parse_miles(value text) RETURNS integer
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN btrim(value) ~ '^[0-9]+$' THEN
-                CASE WHEN octet_length(btrim(value)) <= 9 THEN btrim(value)::integer END
-           END
+    SELECT CASE WHEN value ~ '^\s*[0-9]+\s*$' THEN CASE WHEN value::numeric < 1e9 THEN value::integer END END
 $$;
 
 -- Prices (mmr, selling price): dollars, cents allowed (rounded to 2 decimals), below 10^13;
@@ -195,7 +195,8 @@ $$;
 CREATE OR REPLACE FUNCTION rules.parse_money(value text) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN btrim(value) ~ '^[0-9]+$' OR btrim(value) ~ '^[0-9]*\.[0-9]+$' THEN
-                CASE WHEN octet_length(split_part(btrim(value), '.', 1)) <= 13 THEN btrim(value)::numeric(15, 2) END
+                CASE WHEN octet_length(split_part(btrim(value), '.', 1)) <= 13
+                     THEN btrim(value)::numeric(15, 2) END
            END
 $$;
 
@@ -212,9 +213,9 @@ $$;
 CREATE OR REPLACE FUNCTION rules.repaired_lines(batch_ids bigint[])
 RETURNS TABLE (
     raw_ctid tid, batch_id bigint, run_id uuid, source_file text, source_sha256 text, line_number bigint,
-    repaired boolean, year text, make text, model text, "trim" text, body text, transmission text,
-    vin text, state text, condition text, odometer text, color text, interior text, seller text,
-    mmr text, sellingprice text, saledate text
+    repaired boolean, year text, make text, model text, "trim" text, body text, transmission text, vin text,
+    state text, condition text, odometer text, color text, interior text, seller text, mmr text,
+    sellingprice text, saledate text
 )
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT r.ctid, r._batch_id, r._run_id, r._source_file, r._source_sha256, r._line_number, s.shifted,

@@ -10,7 +10,7 @@
 --    as are the two colours (55,000 vehicle combinations in 558,837 generated lines), so a line
 --    needs 8 lookups instead of 16.
 -- 2. transform_map_*: every distinct value through its rule, once (thousands of rows, not 558,837);
---    the vehicle and colour combinations are then joined to their per-field maps.
+--    for the vehicle and colour combinations, once per distinct value of each field.
 -- 3. transform_sales: the second and last pass over raw: every line joined to its maps, the per-row
 --    rules (VIN, odometer, sale id) applied and the reasons of an untrusted line collected.
 --
@@ -47,69 +47,61 @@ SELECT CASE WHEN GROUPING(year) = 0 THEN 'vehicle' WHEN GROUPING(color) = 0 THEN
 -- name: analyze_values
 ANALYZE meta.transform_values
 
--- name: map_year
-CREATE UNLOGGED TABLE meta.transform_map_year AS
-SELECT raw, rules.parse_model_year(raw) AS model_year, rules.clean_text(raw) IS NOT NULL AS present
-  FROM (SELECT DISTINCT coalesce(year, '') AS raw FROM meta.transform_values WHERE dictionary = 'vehicle') v
-
--- name: map_make
-CREATE UNLOGGED TABLE meta.transform_map_make AS
-SELECT raw, make_name, rules.name_uuid('make:' || make_name) AS make_id
-  FROM (SELECT raw, rules.canonical_make(raw) AS make_name
-          FROM (SELECT DISTINCT coalesce(make, '') AS raw
-                  FROM meta.transform_values WHERE dictionary = 'vehicle') d) v
-
--- name: map_label
-CREATE UNLOGGED TABLE meta.transform_map_label AS
-SELECT raw, rules.canonical_label(raw) AS label
-  FROM (SELECT coalesce(model, '') AS raw FROM meta.transform_values WHERE dictionary = 'vehicle'
-        UNION SELECT coalesce("trim", '') FROM meta.transform_values WHERE dictionary = 'vehicle') v
-
--- name: map_body
-CREATE UNLOGGED TABLE meta.transform_map_body AS
-SELECT raw, rules.canonical_body(raw) AS body
-  FROM (SELECT DISTINCT coalesce(body, '') AS raw FROM meta.transform_values WHERE dictionary = 'vehicle') v
-
--- name: map_transmission
-CREATE UNLOGGED TABLE meta.transform_map_transmission AS
-SELECT raw, transmission_type, rules.name_uuid('transmission:' || transmission_type) AS transmission_id
-  FROM (SELECT raw, rules.canonical_lower(raw) AS transmission_type
-          FROM (SELECT DISTINCT coalesce(transmission, '') AS raw
-                  FROM meta.transform_values WHERE dictionary = 'vehicle') d) v
-
 -- name: map_vehicle
+-- The run's vehicle combinations; each field goes through its rule once per distinct value
+-- (MATERIALIZED: inlined, the rules would run once per combination).
 CREATE UNLOGGED TABLE meta.transform_map_vehicle AS
+WITH vehicle AS (
+    SELECT coalesce(year, '') AS year, coalesce(make, '') AS make, coalesce(model, '') AS model,
+           coalesce("trim", '') AS "trim", coalesce(body, '') AS body,
+           coalesce(transmission, '') AS transmission, sum(lines)::bigint AS lines
+      FROM meta.transform_values WHERE dictionary = 'vehicle'
+     GROUP BY 1, 2, 3, 4, 5, 6
+), years AS MATERIALIZED (
+    SELECT raw, rules.parse_model_year(raw) AS model_year, rules.clean_text(raw) IS NOT NULL AS present
+      FROM (SELECT DISTINCT year AS raw FROM vehicle) d
+), makes AS MATERIALIZED (
+    SELECT raw, make_name, rules.name_uuid('make:' || make_name) AS make_id
+      FROM (SELECT raw, rules.canonical_make(raw) AS make_name
+              FROM (SELECT DISTINCT make AS raw FROM vehicle) d) m
+), labels AS MATERIALIZED (
+    SELECT raw, rules.canonical_label(raw) AS label
+      FROM (SELECT model AS raw FROM vehicle UNION SELECT "trim" FROM vehicle) d
+), bodies AS MATERIALIZED (
+    SELECT raw, rules.canonical_body(raw) AS body FROM (SELECT DISTINCT body AS raw FROM vehicle) d
+), transmissions AS MATERIALIZED (
+    SELECT raw, transmission_type, rules.name_uuid('transmission:' || transmission_type) AS transmission_id
+      FROM (SELECT raw, rules.canonical_lower(raw) AS transmission_type
+              FROM (SELECT DISTINCT transmission AS raw FROM vehicle) d) t
+)
 SELECT v.year, v.make, v.model, v."trim", v.body, v.transmission, v.lines,
        y.model_year, y.present AS year_present, mk.make_name, mk.make_id, mo.label AS model_label,
        tr.label AS trim_label, b.body AS body_label, t.transmission_type, t.transmission_id
-  FROM (SELECT coalesce(year, '') AS year, coalesce(make, '') AS make, coalesce(model, '') AS model,
-               coalesce("trim", '') AS "trim", coalesce(body, '') AS body,
-               coalesce(transmission, '') AS transmission, sum(lines)::bigint AS lines
-          FROM meta.transform_values WHERE dictionary = 'vehicle'
-         GROUP BY 1, 2, 3, 4, 5, 6) v
-  JOIN meta.transform_map_year y ON y.raw = v.year
-  JOIN meta.transform_map_make mk ON mk.raw = v.make
-  JOIN meta.transform_map_label mo ON mo.raw = v.model
-  JOIN meta.transform_map_label tr ON tr.raw = v."trim"
-  JOIN meta.transform_map_body b ON b.raw = v.body
-  JOIN meta.transform_map_transmission t ON t.raw = v.transmission
-
--- name: map_color
-CREATE UNLOGGED TABLE meta.transform_map_color AS
-SELECT raw, color_name, rules.name_uuid('color:' || color_name) AS color_id
-  FROM (SELECT raw, rules.canonical_lower(raw) AS color_name
-          FROM (SELECT coalesce(color, '') AS raw FROM meta.transform_values WHERE dictionary = 'colors'
-                UNION SELECT coalesce(interior, '') FROM meta.transform_values WHERE dictionary = 'colors') d) v
+  FROM vehicle v
+  JOIN years y ON y.raw = v.year
+  JOIN makes mk ON mk.raw = v.make
+  JOIN labels mo ON mo.raw = v.model
+  JOIN labels tr ON tr.raw = v."trim"
+  JOIN bodies b ON b.raw = v.body
+  JOIN transmissions t ON t.raw = v.transmission
 
 -- name: map_colors
+-- The run's colour pairs (exterior, interior); each colour through its rule once.
 CREATE UNLOGGED TABLE meta.transform_map_colors AS
-SELECT v.color, v.interior, v.lines, e.color_name AS exterior_color, e.color_id AS exterior_color_id,
+WITH pairs AS (
+    SELECT coalesce(color, '') AS color, coalesce(interior, '') AS interior, sum(lines)::bigint AS lines
+      FROM meta.transform_values WHERE dictionary = 'colors'
+     GROUP BY 1, 2
+), colors AS MATERIALIZED (
+    SELECT raw, color_name, rules.name_uuid('color:' || color_name) AS color_id
+      FROM (SELECT raw, rules.canonical_lower(raw) AS color_name
+              FROM (SELECT color AS raw FROM pairs UNION SELECT interior FROM pairs) d) c
+)
+SELECT p.color, p.interior, p.lines, e.color_name AS exterior_color, e.color_id AS exterior_color_id,
        i.color_name AS interior_color, i.color_id AS interior_color_id
-  FROM (SELECT coalesce(color, '') AS color, coalesce(interior, '') AS interior, sum(lines)::bigint AS lines
-          FROM meta.transform_values WHERE dictionary = 'colors'
-         GROUP BY 1, 2) v
-  JOIN meta.transform_map_color e ON e.raw = v.color
-  JOIN meta.transform_map_color i ON i.raw = v.interior
+  FROM pairs p
+  JOIN colors e ON e.raw = p.color
+  JOIN colors i ON i.raw = p.interior
 
 -- name: map_state
 CREATE UNLOGGED TABLE meta.transform_map_state AS
@@ -153,19 +145,22 @@ SELECT raw, lines, rules.parse_money(raw) AS amount, rules.clean_text(raw) IS NO
 CREATE UNLOGGED TABLE meta.transform_sales AS
 SELECT l.raw_ctid, l.batch_id, l.run_id, l.source_sha256, l.line_number, l.repaired,
        rules.sale_uuid(l.source_sha256, l.line_number) AS sale_id,
-       ve.make_id, ve.model_label AS model, ve.trim_label AS "trim", ve.body_label AS body, ve.transmission_id,
-       rules.clean_vin(l.vin) AS vin, st.state_id, co.condition, rules.parse_miles(l.odometer) AS odometer,
-       cl.exterior_color_id, cl.interior_color_id, mm.amount AS mmr, sp.amount AS selling_price,
-       sd.sale_date, se.seller_id, ve.model_year,
+       ve.make_id, ve.model_label AS model, ve.trim_label AS "trim", ve.body_label AS body,
+       ve.transmission_id, rules.clean_vin(l.vin) AS vin, st.state_id, co.condition,
+       rules.parse_miles(l.odometer) AS odometer, cl.exterior_color_id, cl.interior_color_id,
+       mm.amount AS mmr, sp.amount AS selling_price, sd.sale_date, se.seller_id, ve.model_year,
        concat_ws(' ',
-           CASE WHEN ve.model_year IS NULL THEN CASE WHEN ve.year_present THEN 'year_invalid' ELSE 'year_missing' END END,
+           CASE WHEN ve.model_year IS NULL
+                THEN CASE WHEN ve.year_present THEN 'year_invalid' ELSE 'year_missing' END END,
            CASE WHEN rules.is_valid_vin(l.vin) THEN NULL
                 WHEN coalesce(btrim(l.vin), '') = '' THEN 'vin_missing' ELSE 'vin_invalid' END,
-           CASE WHEN st.state_id IS NULL THEN CASE WHEN st.state_code IS NULL THEN 'state_missing' ELSE 'state_unknown' END END,
+           CASE WHEN st.state_id IS NULL
+                THEN CASE WHEN st.state_code IS NULL THEN 'state_missing' ELSE 'state_unknown' END END,
            CASE WHEN co.condition IS NULL AND co.present THEN 'condition_invalid' END,
            CASE WHEN rules.parse_miles(l.odometer) IS NULL AND btrim(l.odometer) <> ''
                 THEN 'odometer_' || rules.number_defect(l.odometer) END,
-           CASE WHEN mm.amount IS NULL THEN CASE WHEN mm.present THEN 'mmr_' || mm.defect ELSE 'mmr_missing' END END,
+           CASE WHEN mm.amount IS NULL
+                THEN CASE WHEN mm.present THEN 'mmr_' || mm.defect ELSE 'mmr_missing' END END,
            CASE WHEN sp.amount IS NULL
                 THEN CASE WHEN sp.present THEN 'selling_price_' || sp.defect ELSE 'selling_price_missing' END END,
            CASE WHEN se.seller_id IS NULL THEN 'seller_missing' END,
@@ -178,7 +173,8 @@ SELECT l.raw_ctid, l.batch_id, l.run_id, l.source_sha256, l.line_number, l.repai
     ON ve.year = coalesce(l.year, '') AND ve.make = coalesce(l.make, '') AND ve.model = coalesce(l.model, '')
    AND ve."trim" = coalesce(l."trim", '') AND ve.body = coalesce(l.body, '')
    AND ve.transmission = coalesce(l.transmission, '')
-  LEFT JOIN meta.transform_map_colors cl ON cl.color = coalesce(l.color, '') AND cl.interior = coalesce(l.interior, '')
+  LEFT JOIN meta.transform_map_colors cl
+    ON cl.color = coalesce(l.color, '') AND cl.interior = coalesce(l.interior, '')
   LEFT JOIN meta.transform_map_state st ON st.raw = coalesce(l.state, '')
   LEFT JOIN meta.transform_map_condition co ON co.raw = coalesce(l.condition, '')
   LEFT JOIN meta.transform_map_money mm ON mm.raw = coalesce(l.mmr, '')
@@ -191,14 +187,16 @@ CREATE UNLOGGED TABLE meta.transform_quarantine AS
 SELECT * FROM meta.transform_sales WHERE reasons <> ''
 
 -- name: fixed
--- Recoverable defects fixed by the rules, in lines (from the maps' line counts): what the stage reports.
+-- Recoverable defects the rules fixed, in lines (the maps count the lines of each value): reported
+-- in the stage's details.
 SELECT (SELECT coalesce(sum(lines), 0) FROM meta.transform_map_vehicle
          WHERE make <> '' AND make_name IS DISTINCT FROM make) AS make_respelled,
        (SELECT coalesce(sum(lines), 0) FROM meta.transform_map_vehicle
          WHERE body <> '' AND body_label IS DISTINCT FROM body) AS body_respelled,
-       (SELECT coalesce(sum(lines), 0) FROM meta.transform_map_colors WHERE color <> '' AND exterior_color IS NULL)
-     + (SELECT coalesce(sum(lines), 0) FROM meta.transform_map_colors WHERE interior <> '' AND interior_color IS NULL)
-           AS unknown_colors_nulled,
+       (SELECT coalesce(sum(lines), 0) FROM meta.transform_map_colors
+         WHERE color <> '' AND exterior_color IS NULL)
+     + (SELECT coalesce(sum(lines), 0) FROM meta.transform_map_colors
+         WHERE interior <> '' AND interior_color IS NULL) AS unknown_colors_nulled,
        (SELECT coalesce(sum(lines), 0) FROM meta.transform_map_seller
          WHERE raw <> '' AND seller_name IS DISTINCT FROM raw) AS seller_respelled,
        (SELECT coalesce(sum(lines), 0) FROM meta.transform_map_condition
