@@ -15,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg2
 import pytest
 import sqlalchemy as sa
 
@@ -647,13 +648,20 @@ def test_transform_worker_killed_mid_job_publishes_nothing_and_retry_is_exact(
     victim = workers.start("transform")
     first = data_dir / "first.csv"
     write_sample(first, 2_000, seed=21)
-    assert wait_for_run(start_run(str(first)), timeout=120)["status"] == "succeeded"
+    done = wait_for_run(start_run(str(first)), timeout=120)
+    assert done["status"] == "succeeded", done["error"]
     before = published(engine)
     assert before[0] > 0
 
     run_id = start_run(str(medium_file))
     wait_stage(run_id, "transform", ("running",), timeout=120)
-    wait_until(lambda: backends(engine, "transform"), 120, "the transform to write", interval=0.05)
+    found = wait_until(
+        lambda: backends(engine, "transform") or status_of(run_id)["status"] != "running",
+        120,
+        "the transform to write",
+        interval=0.05,
+    )
+    assert isinstance(found, list), f"the run ended first: {status_of(run_id)['error']}"
     killed_at = time.monotonic()
     kill_worker_hard(victim)
     status = status_of(run_id)
@@ -681,8 +689,14 @@ def test_a_dropped_connection_mid_transform_is_retried_and_completes(workers, en
     require_transform()
     workers.start_all()
     run_id = start_run(str(medium_file))
-    wait_stage(run_id, "ingest", ("succeeded",), timeout=120)
-    pids = wait_until(lambda: backends(engine, "transform"), 120, "the transform to write", interval=0.02)
+    wait_stage(run_id, "transform", ("running",), timeout=120)  # its ledger entry is committed
+    pids = wait_until(
+        lambda: backends(engine, "transform") or status_of(run_id)["status"] != "running",
+        120,
+        "the transform to write",
+        interval=0.02,
+    )
+    assert isinstance(pids, list), f"the run ended first: {status_of(run_id)['error']}"
     with engine.connect() as conn:
         for pid in pids:
             conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
@@ -709,9 +723,13 @@ def test_two_runs_of_the_same_file_at_once_load_it_once_and_transforms_serialize
     workers.start_all(ingest=2, transform=2)
     extra = data_dir / "extra.csv"
     write_sample(extra, 5_000, seed=8)
-    with engine.connect() as holder:
-        holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": db.advisory_key(TRANSFORM_LOCK)})
-        holder.commit()
+    # A connection of its own, closed whatever happens: a session lock left in a pooled connection
+    # would hold every later transform of the test session.
+    holder = psycopg2.connect(os.environ["DATABASE_URL"])
+    holder.autocommit = True
+    try:
+        with holder.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (db.advisory_key(TRANSFORM_LOCK),))
         runs = [start_run(str(medium_file)), start_run(str(medium_file), str(extra))]
         for run_id in runs:
             wait_stage(run_id, "transform", ("running",), timeout=120)
@@ -724,8 +742,8 @@ def test_two_runs_of_the_same_file_at_once_load_it_once_and_transforms_serialize
         )
         assert len(waiting) == 2
         assert published(engine)[:2] == (0, 0), "nothing is published while the lock is held"
-        holder.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": db.advisory_key(TRANSFORM_LOCK)})
-        holder.commit()
+    finally:
+        holder.close()  # releases the lock
     statuses = [wait_for_run(run_id, timeout=240) for run_id in runs]
     assert [s["status"] for s in statuses] == ["succeeded", "succeeded"], statuses
     loads = sorted(s["rows_out"] + s["rows_rejected"] for st in statuses for s in stage_rows(st, "ingest"))
@@ -766,3 +784,33 @@ def test_a_job_delivered_twice_does_not_redo_or_recount_its_work(workers, engine
         assert job.return_value() == {"skipped": "already succeeded in this run"}
     after = (status_of(run_id), raw_counts(engine, path.name), published(engine) if has_transform() else None)
     assert after == before
+
+
+def test_an_error_after_the_commit_does_not_fail_a_done_job(clean_db):
+    """What fails after a job's work committed (refreshing statistics, a log line) must not fail or
+    retry the job: RQ would leave the later stages deferred forever, or redo committed work."""
+    from shared import db, ledger
+    from shared.ledger import PlannedJob
+    from shared.stage import stage_job
+
+    @stage_job("ingest", task_arg="path")
+    def job(ctx, run_id: str, path: str, fail_before_commit: bool) -> None:
+        with ctx.engine.begin() as conn:
+            ctx.succeed(conn, rows_in=3, rows_out=3)
+            if fail_before_commit:
+                raise OSError("the work broke inside its transaction")
+        raise OSError("statistics could not be refreshed")
+
+    outcomes = []
+    for fail_before_commit in (False, True):
+        run_id = str(uuid.uuid4())
+        with db.engine().begin() as conn:
+            ledger.create_run(conn, run_id, ["x.csv"], [PlannedJob("ingest", "x.csv", f"inline-{run_id}")])
+        try:
+            outcomes.append(job(run_id=run_id, path="x.csv", fail_before_commit=fail_before_commit))
+        except OSError as exc:
+            outcomes.append(str(exc))
+        status = status_of(run_id)
+        outcomes.append((status["status"], status["stages"][0]["status"], status["stages"][0]["rows_out"]))
+    assert outcomes[0]["rows_out"] == 3 and outcomes[1] == ("succeeded", "succeeded", 3)
+    assert outcomes[2:] == ["the work broke inside its transaction", ("failed", "failed", None)]

@@ -221,7 +221,8 @@ def test_a_transform_as_pipeline_works_after_one_as_the_superuser(workers, engin
     superuser = workers.start("transform")  # the tests' DATABASE_URL: the superuser
     first = data_dir / "as superuser.csv"
     first.write_text(HEADER_LINE + "\n" + GOOD + "\n")
-    assert wait_for_run(start_run(str(first)), timeout=120)["status"] == "succeeded"
+    done = wait_for_run(start_run(str(first)), timeout=120)
+    assert done["status"] == "succeeded", done["error"]
     superuser.terminate()
     superuser.wait(timeout=30)
     assert set(owners(engine)) == {"pipeline"}
