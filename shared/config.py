@@ -29,7 +29,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "console")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
     database_url: str
     setup_database_url: str
@@ -43,6 +43,17 @@ class Settings:
     retry_intervals: tuple[int, ...]
     pipeline_db_password: str | None
     analyst_db_password: str | None
+
+    def __repr__(self) -> str:
+        # Printed or logged (a traceback, a debugger), settings show no password.
+        shown = []
+        for name, value in vars(self).items():
+            if name.endswith("_password"):
+                value = None if value is None else "***"
+            elif name.endswith("_url"):
+                value = mask_url(value)
+            shown.append(f"{name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     @property
     def database_name(self) -> str:

@@ -9,16 +9,34 @@ import re
 import sys
 
 import structlog
+import structlog.tracebacks
 
-_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]+:)[^@\s]+@")
+# The password of a URL: after "scheme://user:" (the user may be empty, as in Redis URLs) up to "@".
+_URL_PASSWORD = re.compile(r"(\w+://[^:/@\s]*:)[^@\s]+@")
+
+
+def mask_secrets(value):
+    """The value with the password of every URL in it masked, through nested dicts and lists
+    (an exception rendered as a dict carries its message several levels down)."""
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\1***@", value) if "://" in value else value
+    if isinstance(value, dict):
+        return {key: mask_secrets(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_secrets(item) for item in value]
+    return value
 
 
 def _mask_secrets(_logger, _method, event_dict):
     """Mask the password of any URL that reaches a log line (exceptions included)."""
-    for key, value in event_dict.items():
-        if isinstance(value, str) and "://" in value:
-            event_dict[key] = _URL_PASSWORD.sub(r"\1***@", value)
-    return event_dict
+    return mask_secrets(event_dict)
+
+
+# Tracebacks as structured data, without the frames' local variables: they can hold settings,
+# connection URLs and source lines, none of which belongs in a log.
+_dict_tracebacks = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json", stream=None) -> None:
@@ -38,7 +56,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json", stre
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
-    tail = [structlog.processors.dict_tracebacks, _mask_secrets] if fmt == "json" else [_mask_secrets]
+    tail = [_dict_tracebacks, _mask_secrets] if fmt == "json" else [_mask_secrets]
     structlog.configure(
         processors=[*shared_processors, structlog.processors.StackInfoRenderer(), *tail, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),

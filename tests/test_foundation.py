@@ -65,6 +65,37 @@ def test_passwords_are_masked():
     assert "s3cret" not in proc.stdout + proc.stderr and "***" in proc.stderr
 
 
+def test_secrets_stay_out_of_tracebacks_and_printed_settings():
+    """An empty user name (redis://:pw@host), a URL deep inside a rendered exception and a
+    password in a failing frame's local variables are all kept out of the log line; printing the
+    settings shows none of them either."""
+    import io
+
+    from shared.logging import configure_logging, get_logger
+
+    stream = io.StringIO()
+    configure_logging("test", stream=stream)
+    password = "s3cret-local"  # noqa: F841 (a local of the failing frame)
+    try:
+        raise ConnectionError("cannot reach redis://:s3cret-redis@redis:6379/0")
+    except ConnectionError:
+        get_logger().exception("stage failed")
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    assert line["exception"][0]["exc_value"] == "cannot reach redis://:***@redis:6379/0"
+    assert "s3cret" not in stream.getvalue()
+
+    cfg = load_settings(
+        {
+            "DATABASE_URL": "postgresql://pipeline:s3cret-db@db:5432/carsales",
+            "REDIS_URL": "redis://:s3cret-redis@redis:6379/0",
+            "PIPELINE_DB_PASSWORD": "s3cret-db",
+            "ANALYST_DB_PASSWORD": "s3cret-analyst",
+        }
+    )
+    assert "s3cret" not in repr(cfg) and "pipeline:***@db" in repr(cfg)
+    assert cfg.pipeline_db_password == "s3cret-db"
+
+
 # --- the chain through real workers --------------------------------------------------------------
 
 
@@ -147,7 +178,7 @@ def test_a_lost_database_connection_is_retried(workers, engine, data_dir):
                 pids = (
                     conn.execute(
                         sa.text(
-                            "SELECT pid FROM pg_stat_activity WHERE query LIKE 'COPY raw.car_prices%' "
+                            'SELECT pid FROM pg_stat_activity WHERE query LIKE \'COPY "raw"."car_prices_b%\' '
                             "AND state = 'active' AND datname = current_database()"
                         )
                     )

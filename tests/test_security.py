@@ -8,6 +8,7 @@ import ast
 import gzip
 import io
 import json
+import os
 import re
 import subprocess
 import time
@@ -438,6 +439,36 @@ def spare_redis(tmp_path):
     spare = SpareRedis(tmp_path)
     yield spare
     spare.stop()
+
+
+SERVER_LOGS = sorted(Path("/var/log/postgresql").glob("postgresql-*.log"))
+
+
+@pytest.mark.skipif(
+    not SERVER_LOGS or not all(os.access(p, os.R_OK) for p in SERVER_LOGS),
+    reason="the PostgreSQL server log is not readable here",
+)
+def test_role_passwords_do_not_reach_the_server_log(clean_db):
+    """Setup sets the roles' passwords with statements the server may log (log_statement = all
+    here): they carry a SCRAM verifier computed on the client, never the password."""
+    secret = f"pw-{uuid.uuid4().hex[:12]}"
+    before = {p: p.stat().st_size for p in SERVER_LOGS}
+    proc = run_cli(
+        "setup",
+        env={
+            "PIPELINE_DB_PASSWORD": secret,
+            "ANALYST_DB_PASSWORD": secret,
+            "PGOPTIONS": "-c log_statement=all",
+        },
+    )
+    assert proc.returncode == 0, proc.stderr
+    with psycopg2.connect(f"{PG_BASE}/{TEST_DB}") as conn, conn.cursor() as cur:
+        cur.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'pipeline'")
+        assert cur.fetchone()[0].startswith("SCRAM-SHA-256$")
+    time.sleep(0.5)  # the server's stderr reaches its log file asynchronously
+    logged = b"".join(p.read_bytes()[before.get(p, 0) :] for p in SERVER_LOGS)
+    assert b"ALTER ROLE" in logged, "log_statement = all logged the setup's statements"
+    assert secret.encode() not in logged
 
 
 @pytest.mark.timeout(180)

@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg2
 import psycopg2.errors
 from psycopg2 import sql
+from psycopg2.extensions import encrypt_password
 from sqlalchemy.engine import make_url
 
 from shared.db import advisory_key
@@ -96,10 +97,11 @@ def ensure_roles(cur, passwords: dict[str, str | None], log) -> list[str]:
             except psycopg2.errors.DuplicateObject:
                 cur.connection.rollback()
         if passwords.get(role):
-            # The password is a literal quoted by psycopg2, never formatted into the statement.
+            # Hashed here, as psql's \password does (libpq, the server's password_encryption): the
+            # statement, which the server may log, carries only the SCRAM verifier, never the password.
+            verifier = encrypt_password(passwords[role], role, cur.connection)
             cur.execute(
-                sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD %s").format(sql.Identifier(role)),
-                (passwords[role],),
+                sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD %s").format(sql.Identifier(role)), (verifier,)
             )
     if created:
         log.info("roles created", roles=created)
