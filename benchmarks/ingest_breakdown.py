@@ -10,11 +10,13 @@ on the scratch database `carsales_bench` (created here if missing, its tables re
       logged     the same, logged (what WAL costs)
       batch_only + _batch_id from current_setting() (if lineage lived in meta.ingested_files only)
       wide       + all six lineage columns, but constant defaults (what the wider rows cost)
-      lineage    the same filled by current_setting(...) and now(): raw.car_prices without its BRIN
-      raw        + the BRIN index: a copy of raw.car_prices (LIKE ... INCLUDING ALL)
+      lineage    the same filled by current_setting(...) and now(): the raw.car_prices of
+                 migrations 0002-0004 without its BRIN index
+      raw        + the BRIN index: that raw.car_prices exactly
+      partition  what the job does since migration 0005: a new partition of raw.car_prices with the
+                 line number, 16 text columns and the batch id (a constant default), COPY FREEZE,
+                 ATTACH (services/ingest/partition.py)
   each in one transaction as the job does it, with the WAL bytes it wrote and the table's size;
-* ANALYZE of the loaded raw copy (the job ran it after every file of 100,000 rows or more until
-  commit cc6ff39);
 * CPU: real ingest runs through the queue (the whole file with 1 worker; the file in 4 parts with
   1 and with 2 workers), sampling the CPU seconds of the ingest workers' process trees and of the
   PostgreSQL backends serving them. On a 2-core machine, CPU seconds / (2 x wall seconds) near 1
@@ -39,6 +41,7 @@ import psycopg2
 from procmon import cpu_seconds, descendants
 from rq import Worker
 
+from services.ingest import partition
 from services.ingest.reader import Counts, RecordSplitter, read_header
 from shared.dataset import HEADER
 
@@ -78,41 +81,56 @@ def split(path: Path, out: Path | None) -> Counts:
     return counts
 
 
-def table_ddl(variant: str) -> str:
+LINEAGE_DEFAULTS = (  # raw.car_prices before migration 0005: the lineage on every row
+    "_batch_id bigint NOT NULL DEFAULT current_setting('pipeline.batch_id')::bigint, "
+    "_run_id uuid NOT NULL DEFAULT current_setting('pipeline.run_id')::uuid, "
+    "_source_file text NOT NULL DEFAULT current_setting('pipeline.source_file'), "
+    "_source_sha256 text NOT NULL DEFAULT current_setting('pipeline.source_sha256'), "
+    "_ingested_at timestamptz NOT NULL DEFAULT now()"
+)
+WIDE_DEFAULTS = (  # the same values as constants
+    f"_batch_id bigint NOT NULL DEFAULT 1, _run_id uuid NOT NULL DEFAULT '{LINEAGE['pipeline.run_id']}', "
+    f"_source_file text NOT NULL DEFAULT '{LINEAGE['pipeline.source_file']}', "
+    f"_source_sha256 text NOT NULL DEFAULT '{LINEAGE['pipeline.source_sha256']}', "
+    "_ingested_at timestamptz NOT NULL DEFAULT '2015-01-01 00:00:00+00'"
+)
+
+
+def table_ddl(variant: str) -> list[str]:
     plain = "_line_number bigint NOT NULL, " + ", ".join(f"{name} text" for name in HEADER)
     if variant == "unlogged":
-        return f"CREATE UNLOGGED TABLE breakdown_t ({plain})"
+        return [f"CREATE UNLOGGED TABLE breakdown_t ({plain})"]
     if variant == "logged":
-        return f"CREATE TABLE breakdown_t ({plain})"
+        return [f"CREATE TABLE breakdown_t ({plain})"]
     if variant == "batch_only":
-        return (
+        return [
             f"CREATE TABLE breakdown_t ({plain}, "
             "_batch_id bigint NOT NULL DEFAULT current_setting('pipeline.batch_id')::bigint)"
-        )
-    if variant == "wide":  # filled in wide_defaults() below
-        return "CREATE TABLE breakdown_t (LIKE raw.car_prices)"
-    if variant == "lineage":  # raw.car_prices without its BRIN index
-        return "CREATE TABLE breakdown_t (LIKE raw.car_prices INCLUDING DEFAULTS)"
-    return "CREATE TABLE breakdown_t (LIKE raw.car_prices INCLUDING ALL)"  # raw: defaults and BRIN
-
-
-WIDE_DEFAULTS = {  # the same values the lineage defaults would give, as constants
-    "_batch_id": "1",
-    "_run_id": f"'{LINEAGE['pipeline.run_id']}'",
-    "_source_file": f"'{LINEAGE['pipeline.source_file']}'",
-    "_source_sha256": f"'{LINEAGE['pipeline.source_sha256']}'",
-    "_ingested_at": "'2015-01-01 00:00:00+00'",
-}
+        ]
+    if variant == "wide":
+        return [f"CREATE TABLE breakdown_t ({plain}, {WIDE_DEFAULTS})"]
+    if variant == "lineage":  # raw.car_prices before migration 0005, without its BRIN index
+        return [f"CREATE TABLE breakdown_t ({plain}, {LINEAGE_DEFAULTS})"]
+    # raw: raw.car_prices before migration 0005
+    return [
+        f"CREATE TABLE breakdown_t ({plain}, {LINEAGE_DEFAULTS})",
+        "CREATE INDEX ON breakdown_t USING brin (_batch_id)",
+    ]
 
 
 def copy_variant(variant: str, data: Path) -> dict:
-    """COPY the splitter's output into a fresh table of this variant, in one transaction."""
+    """COPY the splitter's output into a fresh table of this variant, in one transaction.
+
+    `partition` is what the ingest job does since migration 0005 (services/ingest/partition.py):
+    a new partition of raw.car_prices (here in carsales_bench), COPY FREEZE, ATTACH; dropped after.
+    """
     harness.sql("DROP TABLE IF EXISTS breakdown_t")
-    harness.sql(table_ddl(variant))
-    if variant == "wide":
-        for column, value in WIDE_DEFAULTS.items():
-            harness.sql(f"ALTER TABLE breakdown_t ALTER COLUMN {column} SET DEFAULT {value}")
+    if variant != "partition":
+        for statement in table_ddl(variant):
+            harness.sql(statement)
     harness.checkpoint()
+    batch_id = 900_000_000  # far above the benchmark's own batches
+    table_name = f"raw.{partition.partition_name(batch_id)}" if variant == "partition" else "breakdown_t"
     conn = psycopg2.connect(harness.BENCH_DATABASE_URL)
     try:
         with conn.cursor() as cur:
@@ -123,16 +141,23 @@ def copy_variant(variant: str, data: Path) -> dict:
             for name, value in LINEAGE.items():
                 cur.execute("SELECT set_config(%s, %s, true)", (name, value))
             with data.open("rb") as f:
-                cur.copy_expert(
-                    f"COPY breakdown_t ({COPY_COLUMNS}) FROM STDIN WITH (FORMAT csv)", f, size=1 << 20
-                )
+                if variant == "partition":
+                    table = partition.create(cur, batch_id)
+                    cur.copy_expert(partition.copy_statement(table), f, size=1 << 20)
+                    partition.attach(cur, batch_id)
+                else:
+                    cur.copy_expert(
+                        f"COPY breakdown_t ({COPY_COLUMNS}) FROM STDIN WITH (FORMAT csv)", f, size=1 << 20
+                    )
             conn.commit()
             seconds = time.perf_counter() - started
             cur.execute(
-                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s), pg_total_relation_size('breakdown_t')",
-                (lsn_before,),
+                "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s), pg_total_relation_size(%s)",
+                (lsn_before, table_name),
             )
             wal, size = cur.fetchone()
+            if variant == "partition":
+                cur.execute(f"DROP TABLE {table_name}")
             conn.commit()
     finally:
         conn.close()
@@ -147,12 +172,6 @@ def rounded(value):
     if isinstance(value, list):
         return [rounded(v) for v in value]
     return value
-
-
-def analyze_seconds() -> float:
-    started = time.perf_counter()
-    harness.sql("ANALYZE breakdown_t")
-    return time.perf_counter() - started
 
 
 class CpuSampler:
@@ -229,12 +248,11 @@ def python_and_copy(path: Path, data: Path, repeat: int) -> dict:
     report["sha256_seconds"] = min(timed(sha256, path)[0] for _ in range(repeat))
     report["split_seconds"] = min(timed(split, path, None)[0] for _ in range(repeat))
     report["rows"] = split(path, data).loaded
-    for variant in ("unlogged", "logged", "batch_only", "wide", "lineage", "raw"):
+    for variant in ("unlogged", "logged", "batch_only", "wide", "lineage", "raw", "partition"):
         runs = [copy_variant(variant, data) for _ in range(repeat)]
         best = min(runs, key=lambda r: r["seconds"])
         report[f"copy_{variant}"] = best
-    report["analyze_raw_seconds"] = min(analyze_seconds() for _ in range(repeat))
-    harness.sql("DROP TABLE breakdown_t")
+    harness.sql("DROP TABLE IF EXISTS breakdown_t")
     data.unlink()
     return report
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from shared.config import settings
+from shared.sqlfile import load_queries
 
 _engines: dict[tuple[int, str], Engine] = {}
 
@@ -68,3 +69,8 @@ def session_lock(conn: Connection, name: str):
     finally:
         if not conn.closed and not conn.invalidated:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+def act_as_pipeline(conn: Connection) -> None:
+    """Act as the `pipeline` role for the rest of this transaction, when the session may."""
+    conn.execute(sa.text(load_queries(Path(__file__).with_name("roles.sql"))["act_as_pipeline"]))

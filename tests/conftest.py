@@ -4,6 +4,7 @@ Nothing here is mocked: tests talk to the PostgreSQL and Redis of the machine, t
 database created for this test session (dropped at the end) and Redis db 15 (flushed per test).
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -109,6 +110,15 @@ def clean_db(engine):
     import sqlalchemy as sa
 
     with engine.begin() as conn:
+        # Batch partitions go with their batches (their names would come back with the batch ids).
+        partitions = conn.execute(
+            sa.text(
+                "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
+                "WHERE schemaname = 'raw' AND tablename LIKE 'car\\_prices\\_b%'"
+            )
+        ).scalars()
+        for partition in partitions:
+            conn.execute(sa.text(f"DROP TABLE {partition}"))
         tables = conn.execute(
             sa.text(
                 "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
@@ -142,6 +152,38 @@ def data_dir():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def descendants(pid: int) -> list[int]:
+    """All live descendants of a process (the RQ work horse, the scheduler), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_tree(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> list[int]:
+    """Signal a worker and every process under it, as a container's death would.
+
+    RQ puts its work horse in a process group of its own (os.setpgrp): signalling the worker's
+    group alone would leave the horse running as an orphan that finishes the job."""
+    victims = [proc.pid, *descendants(proc.pid)]
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(os.getpgid(pid), sig)
+    return victims
+
+
 class Workers:
     """Real `pipeline worker STAGE` processes, each in its own process group, logging to a file."""
 
@@ -169,9 +211,8 @@ class Workers:
         for _ in range(transform):
             self.start("transform")
 
-    def kill(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-        """Signal the worker and its work horse (the whole process group)."""
-        os.killpg(proc.pid, sig)
+    def kill(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> list[int]:
+        return kill_tree(proc, sig)
 
     def logs(self, stage: str | None = None) -> list[dict]:
         lines = []
@@ -194,7 +235,7 @@ class Workers:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                self.kill(proc)
                 proc.wait()
 
 

@@ -57,7 +57,7 @@ def ingest_runs(*sources, extra=()) -> dict:
 def counts_for(engine, source_file: str) -> tuple[int, int]:
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("SELECT count(*) FROM raw.car_prices WHERE _source_file = :f"), {"f": source_file}
+            sa.text("SELECT count(*) FROM raw.car_prices_lineage WHERE _source_file = :f"), {"f": source_file}
         ).scalar()
         rejects = conn.execute(
             sa.text("SELECT count(*) FROM raw.rejected_lines WHERE source_file = :f"), {"f": source_file}
@@ -91,7 +91,7 @@ def test_generated_file_with_every_defect_reconciles(ingest_workers, engine, dat
         lineage = conn.execute(
             sa.text(
                 "SELECT count(DISTINCT _run_id), count(DISTINCT _source_sha256), min(_line_number), "
-                "max(_line_number) FROM raw.car_prices WHERE _source_file = 'generated.csv'"
+                "max(_line_number) FROM raw.car_prices_lineage WHERE _source_file = 'generated.csv'"
             )
         ).one()
     assert shifted >= 1
@@ -113,7 +113,7 @@ def test_valid_csv_variants_load_exactly(ingest_workers, engine, data_dir):
     with engine.connect() as conn:
         got = conn.execute(
             sa.text(
-                "SELECT _line_number, trim, seller, color, interior FROM raw.car_prices "
+                "SELECT _line_number, trim, seller, color, interior FROM raw.car_prices_lineage "
                 "WHERE _source_file = 'variants.csv' ORDER BY _line_number"
             )
         ).all()
@@ -283,7 +283,10 @@ def test_a_large_field_loads(ingest_workers, engine, data_dir):
     with engine.connect() as conn:
         sizes = (
             conn.execute(
-                sa.text("SELECT length(trim) FROM raw.car_prices WHERE _source_file = 'wide.csv' ORDER BY 1")
+                sa.text(
+                    "SELECT length(trim) FROM raw.car_prices_lineage "
+                    "WHERE _source_file = 'wide.csv' ORDER BY 1"
+                )
             )
             .scalars()
             .all()

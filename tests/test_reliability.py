@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.dataset import HEADER_LINE
-from tests.conftest import DATA_DIR, ROOT, run_cli, wait_for_run
+from tests.conftest import DATA_DIR, ROOT, descendants, kill_tree, run_cli, wait_for_run
 
 BIG_ROWS = 600_000  # about 93 MB: COPY runs for seconds, long enough to be hit mid-way
 ABANDON_DEADLINE = 120  # the promise: a dead worker's stage is failed in the ledger within 2 minutes
@@ -107,9 +107,12 @@ def wait_stage(run_id: str, stage: str, statuses: tuple[str, ...], timeout: floa
 # Server processes of this database doing a job's work, by what they are doing.
 BACKENDS = {
     "copy": "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-    "AND state = 'active' AND query LIKE 'COPY raw.car_prices%'",
+    "AND state = 'active' AND query LIKE 'COPY \"raw\".\"car_prices_b%'",
     "waiting_on_lock": "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
     "AND wait_event_type = 'Lock' AND state = 'active'",
+    # A batch whose rows are all written, waiting to attach its partition (see hold_raw below).
+    "attach_waiting": "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+    "AND wait_event_type = 'Lock' AND state = 'active' AND query LIKE 'ALTER TABLE raw.car_prices ATTACH%'",
     "transform": "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
     "AND application_name = 'carsales-transform' AND backend_xid IS NOT NULL "
     "AND state IN ('active', 'idle in transaction')",
@@ -122,36 +125,9 @@ def backends(engine, kind: str) -> list[int]:
         return conn.execute(sa.text(BACKENDS[kind])).scalars().all()
 
 
-def descendants(pid: int) -> list[int]:
-    """All live descendants of a process (the RQ work horse, the scheduler), from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def kill_worker_hard(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> list[int]:
-    """SIGKILL a worker as a crashed container would die: the worker and every process under it.
-
-    RQ puts its work horse in a process group of its own (os.setpgrp), so killing the worker's
-    group alone would leave the horse running as an orphan that finishes the job.
-    """
-    victims = [proc.pid, *descendants(proc.pid)]
-    for pid in victims:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(os.getpgid(pid), sig)
+    """SIGKILL a worker as a crashed container would die: the worker and every process under it."""
+    victims = kill_tree(proc, sig)
     proc.wait(timeout=10)
     return victims
 
@@ -161,7 +137,7 @@ def raw_counts(engine, source_file: str) -> tuple[int, int, int]:
     with engine.connect() as conn:
         return conn.execute(
             sa.text(
-                "SELECT (SELECT count(*) FROM raw.car_prices WHERE _source_file = :f), "
+                "SELECT (SELECT count(*) FROM raw.car_prices_lineage WHERE _source_file = :f), "
                 "(SELECT count(*) FROM raw.rejected_lines WHERE source_file = :f), "
                 "(SELECT count(*) FROM meta.ingested_files WHERE source_file = :f)"
             ),
@@ -184,7 +160,9 @@ def assert_published_exactly(engine):
     """Every raw row is published exactly once: a fact or a quarantined line, never both."""
     with engine.connect() as conn:
         raw, distinct_raw = conn.execute(
-            sa.text("SELECT count(*), count(DISTINCT (_source_sha256, _line_number)) FROM raw.car_prices")
+            sa.text(
+                "SELECT count(*), count(DISTINCT (_source_sha256, _line_number)) FROM raw.car_prices_lineage"
+            )
         ).one()
         overlap = conn.execute(
             sa.text(
@@ -290,27 +268,43 @@ def test_sigterm_mid_job_finishes_the_job_and_takes_no_other(workers, engine, bi
     assert raw_counts(engine, small.name) == (1, 0, 1)
 
 
+@contextlib.contextmanager
+def hold_raw():
+    """Hold raw.car_prices' SHARE UPDATE EXCLUSIVE lock in a transaction of its own: an ingest job
+    then writes all its rows into its new partition and waits, uncommitted, to attach it. (The
+    COPY of the 600,000-line file takes about a second: too short to be hit reliably.)"""
+    holder = psycopg2.connect(os.environ["DATABASE_URL"])
+    try:
+        with holder.cursor() as cur:
+            cur.execute("LOCK TABLE raw.car_prices IN SHARE UPDATE EXCLUSIVE MODE")
+        yield
+    finally:
+        holder.close()  # ends the transaction: the lock is released
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_second_sigterm_abandons_the_job_cleanly_and_retry_completes(workers, engine, big_file):
     workers.start("setup")
     victim = workers.start("ingest")
-    run_id = start_run(str(big_file))
-    wait_until(lambda: backends(engine, "copy"), 120, "the COPY to start", interval=0.05)
-    os.kill(victim.pid, signal.SIGTERM)
-    time.sleep(1.5)  # RQ ignores a second signal within 1 s of the first
-    assert backends(engine, "copy"), "still mid-COPY at the cold shutdown"
-    signalled = time.monotonic()
-    os.kill(victim.pid, signal.SIGTERM)  # cold shutdown: RQ kills the work horse
-    victim.wait(timeout=30)
+    with hold_raw():
+        run_id = start_run(str(big_file))
+        wait_until(lambda: backends(engine, "attach_waiting"), 120, "the rows to be written", interval=0.05)
+        os.kill(victim.pid, signal.SIGTERM)
+        time.sleep(1.5)  # RQ ignores a second signal within 1 s of the first
+        assert backends(engine, "attach_waiting"), "the job is still running at the cold shutdown"
+        signalled = time.monotonic()
+        os.kill(victim.pid, signal.SIGTERM)  # cold shutdown: RQ kills the work horse
+        victim.wait(timeout=30)
 
-    # Failed at once in the ledger (no heartbeat expiry to wait for), and nothing was loaded.
-    status = wait_for_run(run_id, timeout=20, until=("failed", "succeeded"))
-    assert time.monotonic() - signalled < 20
-    ingest = stage_rows(status, "ingest")[0]
-    assert ingest["status"] == "failed" and "shut down (cold)" in ingest["error"], ingest
-    assert [s["status"] for s in stage_rows(status, "transform")] == ["not_run"]
-    wait_until(lambda: not backends(engine, "copy"), 30, "the server to end the COPY")
+        # Failed at once in the ledger (no heartbeat expiry to wait for).
+        status = wait_for_run(run_id, timeout=20, until=("failed", "succeeded"))
+        assert time.monotonic() - signalled < 20
+        ingest = stage_rows(status, "ingest")[0]
+        assert ingest["status"] == "failed" and "shut down (cold)" in ingest["error"], ingest
+        assert [s["status"] for s in stage_rows(status, "transform")] == ["not_run"]
+    # Its server process, once it gets the lock, finds its client gone and rolls everything back.
+    wait_until(lambda: not backends(engine, "attach_waiting"), 30, "the server to end the job's transaction")
     assert raw_counts(engine, big_file.name) == (0, 0, 0)
 
     workers.start("ingest")

@@ -80,3 +80,82 @@ def test_setup_creates_a_missing_database(tmp_path):
         assert len(details["migrations_applied"]) >= 3
     finally:
         _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_upgrading_raw_to_batch_partitions_keeps_every_loaded_row(monkeypatch):
+    """A database set up before migration 0005 (raw.car_prices one table, lineage on every row)
+    keeps every row and its lineage when raw becomes partitioned by batch, and loads new batches
+    into partitions of their own afterwards."""
+    import io
+    import uuid
+
+    import psycopg2
+    import structlog
+
+    from services.ingest import partition
+    from services.setup import migrate
+    from tests.conftest import PG_BASE, _psql_admin
+
+    name = f"carsales_upgrade_{uuid.uuid4().hex[:8]}"
+    url = f"{PG_BASE}/{name}"
+    log = structlog.get_logger()
+    every_migration = migrate.migrations()
+    try:
+        monkeypatch.setattr(migrate, "migrations", lambda: [m for m in every_migration if m.version < "0005"])
+        migrate.migrate(url, {}, log)
+        conn = psycopg2.connect(url)
+        with conn, conn.cursor() as cur:
+            for source_file, makes in (("old-1.csv", ("Kia", "Ford")), ("old-2.csv", ("BMW",))):
+                cur.execute(
+                    "INSERT INTO meta.ingested_files (run_id, source_file, source_path, sha256, size_bytes, "
+                    "records, rows_loaded, rows_rejected) VALUES (%s, %s, %s, %s, 1, %s, %s, 0) "
+                    "RETURNING batch_id",
+                    (
+                        str(uuid.uuid4()),
+                        source_file,
+                        "/data/" + source_file,
+                        source_file * 2,
+                        len(makes),
+                        len(makes),
+                    ),
+                )
+                batch_id = cur.fetchone()[0]
+                cur.execute(
+                    "INSERT INTO raw.car_prices (make, _line_number, _batch_id, _run_id, _source_file, "
+                    "_source_sha256) SELECT make, n + 1, %s, f.run_id, f.source_file, f.sha256 "
+                    "FROM unnest(%s::text[]) WITH ORDINALITY AS m(make, n), meta.ingested_files f "
+                    "WHERE f.batch_id = %s",
+                    (batch_id, list(makes), batch_id),
+                )
+        monkeypatch.undo()
+        result = migrate.migrate(url, {}, log)
+        assert result.applied == ["0005_raw_batch_partitions"]
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT _batch_id, _source_file, _line_number, make FROM raw.car_prices_lineage ORDER BY 1, 3"
+            )
+            assert cur.fetchall() == [
+                (1, "old-1.csv", 2, "Kia"),
+                (1, "old-1.csv", 3, "Ford"),
+                (2, "old-2.csv", 2, "BMW"),
+            ]
+            cur.execute(
+                "INSERT INTO meta.ingested_files (run_id, source_file, source_path, sha256, size_bytes, "
+                "records, rows_loaded, rows_rejected) "
+                "VALUES (%s, 'new.csv', '/data/new.csv', 'ab', 1, 1, 1, 0) RETURNING batch_id",
+                (str(uuid.uuid4()),),
+            )
+            batch_id = cur.fetchone()[0]
+            table = partition.create(cur, batch_id)
+            cur.copy_expert(partition.copy_statement(table), io.StringIO("2,2015,Audi" + "," * 14 + "\n"))
+            partition.attach(cur, batch_id)
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT tableoid::regclass::text FROM raw.car_prices ORDER BY _batch_id, _line_number"
+            )
+            assert [row[0] for row in cur.fetchall()] == ["raw.car_prices_before_batches"] * 3 + [
+                f"raw.car_prices_b{batch_id}"
+            ]
+        conn.close()
+    finally:
+        _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from services.ingest import partition
 from services.transform import checks, job
 from shared import ledger
 from shared.dataset import HEADER, HEADER_LINE
@@ -31,10 +32,6 @@ GOOD = (
 VW_SHIFTED = (
     "2015,Volkswagen,Jetta,SE PZEV w/ Connectivity,Navitgation,sedan,automatic,3vwd17aj5fm201708,ca,46,"
     "6214,black,black,volkswagen credit inc,14250,14000"
-)
-COPY_RAW = (
-    "COPY raw.car_prices (_line_number, year, make, model, trim, body, transmission, vin, state, condition, "
-    "odometer, color, interior, seller, mmr, sellingprice, saledate) FROM STDIN WITH (FORMAT csv)"
 )
 DIMENSIONS = ("dim_make", "dim_transmission", "dim_state", "dim_color", "dim_seller")
 DIMENSION_ROWS = {
@@ -84,15 +81,11 @@ def load_raw(conn, source, run_id: str | None = None, source_file: str = "test.c
             "c": len(lines),
         },
     ).scalar()
-    conn.execute(
-        sa.text(
-            "SELECT set_config('pipeline.batch_id', :b, true), set_config('pipeline.run_id', :r, true), "
-            "set_config('pipeline.source_file', :f, true), set_config('pipeline.source_sha256', :s, true)"
-        ),
-        {"b": str(batch_id), "r": run_id, "f": source_file, "s": sha},
-    )
+    cur = conn.connection.dbapi_connection.cursor()
+    table = partition.create(cur, batch_id)
     feed = io.StringIO("".join(f"{number},{line}\n" for number, line in enumerate(lines, start=2)))
-    conn.connection.dbapi_connection.cursor().copy_expert(COPY_RAW, feed)
+    cur.copy_expert(partition.copy_statement(table), feed)
+    partition.attach(cur, batch_id)
     return Batch(batch_id, run_id, sha, len(lines))
 
 

@@ -12,16 +12,11 @@ VALUES (%(run_id)s, %(source_file)s, %(source_path)s, %(sha256)s, %(size_bytes)s
 RETURNING batch_id
 
 -- name: set_lineage
--- Transaction-local settings read by the lineage column defaults of raw.car_prices and raw.rejected_lines.
+-- Transaction-local settings read by the lineage column defaults of raw.rejected_lines.
 SELECT set_config('pipeline.batch_id', %(batch_id)s, true),
        set_config('pipeline.run_id', %(run_id)s, true),
        set_config('pipeline.source_file', %(source_file)s, true),
        set_config('pipeline.source_sha256', %(sha256)s, true)
-
--- name: copy_rows
-COPY raw.car_prices (_line_number, year, make, model, trim, body, transmission, vin, state, condition,
-                     odometer, color, interior, seller, mmr, sellingprice, saledate)
-FROM STDIN WITH (FORMAT csv)
 
 -- name: copy_rejects
 COPY raw.rejected_lines (line_number, line_count, raw_line, reason) FROM STDIN WITH (FORMAT csv)

@@ -2,7 +2,8 @@
 
 Steps: confine and hash the file; take an advisory lock on its hash (two runs of the same file
 load it once); skip it if that content was loaded before (unless --force); stream it through
-COPY with its rejects; record the batch and the stage's success in the same transaction.
+COPY into the batch's own new partition of raw.car_prices (partition.py), with its rejects; attach
+the partition; record the batch and the stage's success in the same transaction.
 A crash at any point leaves nothing of the file visible, and a retry loads it whole.
 
 No ANALYZE of raw here: it samples the whole table (0.4-0.6 s a file at 558,837 lines, and
@@ -18,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from services.ingest import partition
 from services.ingest.reader import CopyFeed, Counts, RecordSplitter, Reject, read_header
-from shared.db import advisory_key
+from shared.db import act_as_pipeline, advisory_key
 from shared.errors import BadInputError
 from shared.sources import confine
 from shared.sqlfile import load_queries
@@ -116,6 +118,8 @@ def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) 
         cur.execute(Q["new_batch"], params)
         batch_id = cur.fetchone()[0]
         cur.execute(Q["set_lineage"], {**params, "batch_id": str(batch_id)})
+        act_as_pipeline(conn)  # the batch's partition belongs to pipeline, as raw does
+        table = partition.create(cur, batch_id)
 
         counts = Counts()
         with (
@@ -128,13 +132,14 @@ def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) 
             read_header(stream, path)
             splitter = RecordSplitter(stream, counts, spool.add)
             feed = CopyFeed(splitter.chunks())
-            cur.copy_expert(Q["copy_rows"], feed, size=COPY_READ_SIZE)
+            cur.copy_expert(partition.copy_statement(table), feed, size=COPY_READ_SIZE)
             if feed.error is not None:
                 raise BadInputError(
                     f"{path}: line {splitter.next_line}: cannot read the file: {feed.error}"
                 ) from feed.error
             if counts.rejected:
                 spool.copy_into(cur)
+        partition.attach(cur, batch_id)
         seconds = time.perf_counter() - started
         cur.execute(
             Q["close_batch"],

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from services.transform import checks
 from shared import ledger
-from shared.db import xact_lock
+from shared.db import act_as_pipeline, xact_lock
 from shared.errors import QualityCheckFailed, RunCancelled
 from shared.sqlfile import load_queries
 from shared.stage import StageContext, stage_job
@@ -155,7 +155,7 @@ def _transform(ctx: StageContext, run_id: str, rebuild: bool) -> None:
 def _load_rules(conn: Connection) -> None:
     """(Re)create the rule functions and reload their reference data from the shipped CSV files,
     as the `pipeline` role for the rest of the transaction."""
-    conn.execute(PUBLISH["act_as_pipeline"])
+    act_as_pipeline(conn)
     cursor = conn.connection.dbapi_connection.cursor()
     cursor.execute(RULES)  # no parameters: the script is sent as it is
     conn.execute(PUBLISH["clear_references"])

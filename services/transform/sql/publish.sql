@@ -8,14 +8,6 @@
 SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true),
        set_config('enable_mergejoin', 'off', true)
 
--- name: act_as_pipeline
--- For this transaction, act as the `pipeline` role when the session may (a superuser or a member):
--- what the transform creates (its rule functions, its work tables) then always belongs to
--- `pipeline`, which owns the schemas, and a later transform run as `pipeline` can replace it.
-SELECT set_config('role', 'pipeline', true)
- WHERE current_user <> 'pipeline'
-   AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pipeline' AND pg_has_role(current_user, oid, 'MEMBER'))
-
 -- name: run_batches
 -- The run's batches, one per file content (a file listed twice in one run is read once).
 SELECT min(batch_id) AS batch_id, sha256 FROM meta.ingested_files WHERE run_id = :run_id

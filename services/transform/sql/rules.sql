@@ -208,17 +208,20 @@ $$;
 
 -- The run's raw lines as logical records: a shifted line gets its fields moved back one place, its
 -- trim rejoined (`SE PZEV w/ Connectivity` + `, ` + `Navitgation`) and its sale date unknown (NULL:
--- the real one fell off the end of the line). Inlined by PostgreSQL into the queries that read it, so
--- the batch ids reach the BRIN index on raw.car_prices(_batch_id).
+-- the real one fell off the end of the line). Each line carries its batch's lineage (one row of
+-- meta.ingested_files) and its physical address (partition, ctid). Inlined by PostgreSQL into the
+-- queries that read it, so the batch ids prune raw.car_prices to the run's partitions.
+-- (The partition was added to its result with migration 0005: CREATE OR REPLACE cannot do that.)
+DROP FUNCTION IF EXISTS rules.repaired_lines(bigint[]);
 CREATE OR REPLACE FUNCTION rules.repaired_lines(batch_ids bigint[])
 RETURNS TABLE (
-    raw_ctid tid, batch_id bigint, run_id uuid, source_file text, source_sha256 text, line_number bigint,
-    repaired boolean, year text, make text, model text, "trim" text, body text, transmission text, vin text,
+    raw_table oid, raw_ctid tid, batch_id bigint, run_id uuid, source_file text, source_sha256 text,
+    line_number bigint, repaired boolean, year text, make text, model text, "trim" text, body text, transmission text, vin text,
     state text, condition text, odometer text, color text, interior text, seller text, mmr text,
     sellingprice text, saledate text
 )
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT r.ctid, r._batch_id, r._run_id, r._source_file, r._source_sha256, r._line_number, s.shifted,
+    SELECT r.tableoid, r.ctid, r._batch_id, f.run_id, f.source_file, f.sha256, r._line_number, s.shifted,
            r.year, r.make, r.model,
            CASE WHEN s.shifted THEN concat_ws(', ', r.trim, r.body) ELSE r.trim END,
            CASE WHEN s.shifted THEN r.transmission ELSE r.body END,
@@ -234,6 +237,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
            CASE WHEN s.shifted THEN r.saledate ELSE r.sellingprice END,
            CASE WHEN s.shifted THEN NULL ELSE r.saledate END
       FROM raw.car_prices r
+      JOIN meta.ingested_files f ON f.batch_id = r._batch_id
      CROSS JOIN LATERAL (SELECT rules.is_shifted(r.state, r.vin) AS shifted) s
      WHERE r._batch_id = ANY (batch_ids)
 $$;

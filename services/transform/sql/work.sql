@@ -143,7 +143,7 @@ SELECT raw, lines, rules.parse_money(raw) AS amount, rules.clean_text(raw) IS NO
 -- One row per raw line, in one parallel pass. `reasons` is empty for a trusted line; otherwise it
 -- lists every reason the line cannot be trusted (space-separated codes), not only the first.
 CREATE UNLOGGED TABLE meta.transform_sales AS
-SELECT l.raw_ctid, l.batch_id, l.run_id, l.source_sha256, l.line_number, l.repaired,
+SELECT l.raw_table, l.raw_ctid, l.batch_id, l.run_id, l.source_sha256, l.line_number, l.repaired,
        rules.sale_uuid(l.source_sha256, l.line_number) AS sale_id,
        ve.make_id, ve.model_label AS model, ve.trim_label AS "trim", ve.body_label AS body,
        ve.transmission_id, rules.clean_vin(l.vin) AS vin, st.state_id, co.condition,
