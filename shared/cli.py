@@ -154,7 +154,7 @@ def _wait(run_id: str, as_json: bool, timeout: float) -> int:
                         click.echo(f"  {_label(stage):<40} {stage['status']}")
             if status["status"] in ("succeeded", "failed", "cancelled"):
                 break
-        time.sleep(0.3)
+        time.sleep(0.1)  # a primary-key read: polling often costs nothing
     else:
         if not as_json:
             click.echo(f"gave up waiting after {timeout}s", err=True)

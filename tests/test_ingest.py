@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.dataset import HEADER_LINE
-from tests.conftest import run_cli, wait_for_run
+from tests.conftest import hold_raw, run_cli, wait_for_run
 
 GOOD = (
     "2015,Kia,Sorento,LX,SUV,automatic,5xyktca69fg566472,ca,5,16639,white,black,"
@@ -245,6 +245,51 @@ def test_same_file_in_two_runs_at_once_loads_once(workers, engine, data_dir):
         time.sleep(0.2)
     assert sorted(s["rows_out"] for s in stages) == [0, 5000], stages
     assert counts_for(engine, "twice.csv") == (5000, 0)
+
+
+def test_a_new_file_loaded_by_two_runs_at_once_is_committed_once(workers, engine, data_dir):
+    """A file of a size never seen is loaded while it is hashed; two runs loading the same new file
+    at once both write it, and the one that finds it committed by the other undoes its own load."""
+    workers.start("setup")
+    workers.start("ingest")
+    workers.start("ingest")
+    path = write(data_dir / "new twice.csv", HEADER_LINE + "\n" + "\n".join([GOOD] * 5000) + "\n")
+    with hold_raw():  # both loads are written before either may attach its partition
+        ids = [
+            json.loads(run_cli("run", "--json", "--source", path, check=True).stdout)["run_id"] for _ in "ab"
+        ]
+        with engine.connect() as conn:
+            waiting = sa.text(
+                "SELECT wait_event FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'carsales-ingest' AND wait_event_type = 'Lock' ORDER BY 1"
+            )
+            deadline = time.monotonic() + 60
+            while conn.execute(waiting).scalars().all() != ["advisory", "relation"]:
+                assert time.monotonic() < deadline, conn.execute(waiting).scalars().all()
+                time.sleep(0.05)
+                conn.rollback()
+    deadline = time.monotonic() + 60
+    while True:  # no transform worker here: the runs stay running once their ingest is done
+        statuses = [wait_for_run(rid, until=("running", "succeeded", "failed")) for rid in ids]
+        ingest = sorted(
+            (s for st in statuses for s in st["stages"] if s["stage"] == "ingest"),
+            key=lambda s: s["rows_out"] or 0,
+        )
+        if all(s["status"] in ("succeeded", "failed") for s in ingest) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert [(s["status"], s["rows_out"]) for s in ingest] == [("succeeded", 0), ("succeeded", 5000)]
+    assert ingest[0]["details"]["reason"] == "already ingested"
+    assert counts_for(engine, "new twice.csv") == (5000, 0)
+    with engine.connect() as conn:
+        batches = conn.execute(sa.text("SELECT count(*) FROM meta.ingested_files")).scalar()
+        partitions = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_tables "
+                "WHERE schemaname = 'raw' AND tablename LIKE 'car\\_prices\\_b%'"
+            )
+        ).scalar()
+    assert (batches, partitions) == (1, 1)
 
 
 def test_gzip_file_is_loaded(ingest_workers, engine, data_dir):

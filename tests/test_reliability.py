@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.dataset import HEADER_LINE
-from tests.conftest import DATA_DIR, ROOT, descendants, kill_tree, run_cli, wait_for_run
+from tests.conftest import DATA_DIR, ROOT, descendants, hold_raw, kill_tree, run_cli, wait_for_run
 
 BIG_ROWS = 600_000  # about 93 MB: COPY runs for seconds, long enough to be hit mid-way
 ABANDON_DEADLINE = 120  # the promise: a dead worker's stage is failed in the ledger within 2 minutes
@@ -266,20 +266,6 @@ def test_sigterm_mid_job_finishes_the_job_and_takes_no_other(workers, engine, bi
     workers.start("ingest")
     wait_stage(later_run, "ingest", ("succeeded",), timeout=60)
     assert raw_counts(engine, small.name) == (1, 0, 1)
-
-
-@contextlib.contextmanager
-def hold_raw():
-    """Hold raw.car_prices' SHARE UPDATE EXCLUSIVE lock in a transaction of its own: an ingest job
-    then writes all its rows into its new partition and waits, uncommitted, to attach it. (The
-    COPY of the 600,000-line file takes about a second: too short to be hit reliably.)"""
-    holder = psycopg2.connect(os.environ["DATABASE_URL"])
-    try:
-        with holder.cursor() as cur:
-            cur.execute("LOCK TABLE raw.car_prices IN SHARE UPDATE EXCLUSIVE MODE")
-        yield
-    finally:
-        holder.close()  # ends the transaction: the lock is released
 
 
 @pytest.mark.slow

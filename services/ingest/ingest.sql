@@ -5,10 +5,15 @@
 SELECT batch_id, run_id, source_file, records, rows_loaded, rows_rejected
   FROM meta.ingested_files WHERE sha256 = %(sha256)s ORDER BY batch_id LIMIT 1
 
+-- name: size_seen
+-- Content loaded before has the same size: a size never seen proves the content is new.
+SELECT 1 FROM meta.ingested_files WHERE size_bytes = %(size_bytes)s LIMIT 1
+
 -- name: new_batch
+-- The hash may still be being computed: close_batch fills it in, before anyone can see the row.
 INSERT INTO meta.ingested_files (run_id, source_file, source_path, sha256, size_bytes, records, rows_loaded,
                                  rows_rejected, forced)
-VALUES (%(run_id)s, %(source_file)s, %(source_path)s, %(sha256)s, %(size_bytes)s, 0, 0, 0, %(forced)s)
+VALUES (%(run_id)s, %(source_file)s, %(source_path)s, '', %(size_bytes)s, 0, 0, 0, %(forced)s)
 RETURNING batch_id
 
 -- name: set_lineage
@@ -23,6 +28,7 @@ COPY raw.rejected_lines (line_number, line_count, raw_line, reason) FROM STDIN W
 
 -- name: close_batch
 UPDATE meta.ingested_files
-   SET records = %(records)s, rows_loaded = %(loaded)s, rows_rejected = %(rejected)s, seconds = %(seconds)s
+   SET sha256 = %(sha256)s, forced = %(forced)s, records = %(records)s, rows_loaded = %(loaded)s,
+       rows_rejected = %(rejected)s, seconds = %(seconds)s
  WHERE batch_id = %(batch_id)s
 

@@ -17,6 +17,7 @@ import hashlib
 import io
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from services.ingest import partition
@@ -78,46 +79,61 @@ class RejectSpool:
         cur.copy_expert(Q["copy_rejects"], self.file, size=COPY_READ_SIZE)
 
 
+def _find_previous(cur, sha256: str):
+    """The first load of this content, if any, under a lock held until commit: the same content
+    enqueued twice at once is loaded once."""
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(f"carsales:ingest:{sha256}"),))
+    cur.execute(Q["previous_load"], {"sha256": sha256})
+    return cur.fetchone()
+
+
+def _skip(ctx: StageContext, conn, previous, sha256: str, size: int) -> None:
+    batch_id, first_run, _, records, _, _ = previous
+    ctx.log.info("file already ingested", batch_id=batch_id, first_run=str(first_run), records=records)
+    ctx.succeed(
+        conn,
+        rows_in=records,
+        rows_out=0,
+        rows_rejected=0,
+        reason="already ingested",
+        sha256=sha256,
+        bytes=size,
+        previous_batch_id=batch_id,
+        previous_run_id=str(first_run),
+    )
+
+
 @stage_job("ingest", task_arg="path")
 def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) -> None:
     started = time.perf_counter()
     source, size = _open_source(ctx, path)
-    sha256 = _sha256(source)
-    ctx.log.info("file hashed", sha256=sha256, bytes=size)
-    with ctx.engine.begin() as conn:
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher,
+        ctx.engine.begin() as conn,
+    ):
+        # The content hash (identity and idempotency) is computed beside the load, not before it:
+        # hashlib releases the GIL, so it costs the load nothing. A file of a size never loaded
+        # cannot be content loaded before; only a known size waits for the hash before loading.
+        hashing = hasher.submit(_sha256, source)
         cur = conn.connection.dbapi_connection.cursor()
-        # Held until commit: the same content enqueued twice at once is loaded once.
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(f"carsales:ingest:{sha256}"),))
-        cur.execute(Q["previous_load"], {"sha256": sha256})
-        previous = cur.fetchone()
-        if previous and not force:
-            batch_id, first_run, first_name, records, _, _ = previous
-            ctx.log.info(
-                "file already ingested", batch_id=batch_id, first_run=str(first_run), records=records
-            )
-            ctx.succeed(
-                conn,
-                rows_in=records,
-                rows_out=0,
-                rows_rejected=0,
-                reason="already ingested",
-                sha256=sha256,
-                bytes=size,
-                previous_batch_id=batch_id,
-                previous_run_id=str(first_run),
-            )
-            return
+        sha256 = previous = None
+        cur.execute(Q["size_seen"], {"size_bytes": size})
+        if cur.fetchone():
+            sha256 = hashing.result()
+            previous = _find_previous(cur, sha256)
+            if previous and not force:
+                return _skip(ctx, conn, previous, sha256, size)
+        # A savepoint: a load that turns out to repeat content loaded meanwhile is undone alone.
+        load = conn.begin_nested()
         params = {
             "run_id": run_id,
             "source_file": source.name,
             "source_path": str(source),
-            "sha256": sha256,
             "size_bytes": size,
             "forced": bool(previous),
         }
         cur.execute(Q["new_batch"], params)
         batch_id = cur.fetchone()[0]
-        cur.execute(Q["set_lineage"], {**params, "batch_id": str(batch_id)})
         act_as_pipeline(conn)  # the batch's partition belongs to pipeline, as raw does
         table = partition.create(cur, batch_id)
 
@@ -137,14 +153,25 @@ def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) 
                 raise BadInputError(
                     f"{path}: line {splitter.next_line}: cannot read the file: {feed.error}"
                 ) from feed.error
+            if sha256 is None:
+                sha256 = hashing.result()
+                previous = _find_previous(cur, sha256)
+                if previous and not force:
+                    load.rollback()  # a concurrent run committed the same content first
+                    return _skip(ctx, conn, previous, sha256, size)
+            ctx.log.info("file hashed", sha256=sha256, bytes=size)
+            cur.execute(Q["set_lineage"], {**params, "sha256": sha256, "batch_id": str(batch_id)})
             if counts.rejected:
                 spool.copy_into(cur)
         partition.attach(cur, batch_id)
+        load.commit()
         seconds = time.perf_counter() - started
         cur.execute(
             Q["close_batch"],
             {
                 "batch_id": batch_id,
+                "sha256": sha256,
+                "forced": bool(previous),
                 "records": counts.records,
                 "loaded": counts.loaded,
                 "rejected": counts.rejected,
