@@ -275,7 +275,8 @@ def measure_scale(scale: int, repeat: int, naive_mode: str, base: dict | None = 
 
 def previous_base() -> dict | None:
     """The 1x figures of the last `make bench`, if they were measured with the same stages."""
-    path = RESULTS / "scale-1.json"
+    tag = f"-{os.environ['BENCH_TAG']}" if os.environ.get("BENCH_TAG") else ""
+    path = RESULTS / f"scale-1{tag}.json"
     if not path.exists():
         return None
     document = json.loads(path.read_text())
@@ -290,9 +291,12 @@ def previous_base() -> dict | None:
 def write_results(document: dict, scale: int) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     scale_doc = {**document, "runs": {str(scale): document["runs"][str(scale)]}}
-    for path, content in ((RESULTS / f"scale-{scale}.json", scale_doc), (RESULTS / "latest.json", document)):
-        path.write_text(json.dumps(content, indent=2, default=str) + "\n")
-    log(f"wrote {RESULTS.relative_to(harness.ROOT)}/latest.json and scale-{scale}.json")
+    # BENCH_TAG keeps a run against another server (BENCH_PG_PORT) apart: latest-<tag>.json.
+    tag = f"-{os.environ['BENCH_TAG']}" if os.environ.get("BENCH_TAG") else ""
+    names = (f"scale-{scale}{tag}.json", f"latest{tag}.json")
+    for name, content in zip(names, (scale_doc, document), strict=True):
+        (RESULTS / name).write_text(json.dumps(content, indent=2, default=str) + "\n")
+    log(f"wrote {RESULTS.relative_to(harness.ROOT)}/{names[1]} and {names[0]}")
 
 
 def problems(runs: dict[int, dict]) -> list[str]:
@@ -371,10 +375,11 @@ def main() -> int:
     print("\n".join(report.targets_table(document["targets"])))
     for line in problems(runs):
         print(f"problem: {line}")
-    m = document["machine"]
+    m, pg = document["machine"], document["machine"]["postgresql"]
     print(
         f"\nmachine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, "
-        f"PostgreSQL {m['postgresql']['server_version']}, Python {m['python']}"
+        f"PostgreSQL {pg['server_version']} (shared_buffers {pg['shared_buffers']}, "
+        f"max_wal_size {pg['max_wal_size']}), Python {m['python']}"
     )
     print(f"bench took {document['bench_seconds']:.0f} s")
     return 0

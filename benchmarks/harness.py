@@ -32,7 +32,8 @@ SCRATCH = ROOT / "benchmarks" / "scratch"
 LOG_DIR = SCRATCH / "logs"
 TRANSFORM_JOB = ROOT / "services" / "transform" / "job.py"
 
-PG_HOST, PG_PORT, PG_USER = "127.0.0.1", 5432, "postgres"
+# BENCH_PG_PORT: another server on this host (e.g. one started with the compose file's settings).
+PG_HOST, PG_PORT, PG_USER = "127.0.0.1", int(os.environ.get("BENCH_PG_PORT", "5432")), "postgres"
 BENCH_DB = "carsales_bench"  # the only database this benchmark creates, changes or drops
 BENCH_DATABASE_URL = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{BENCH_DB}"
 BENCH_REDIS_URL = "redis://127.0.0.1:6379/14"
@@ -175,7 +176,7 @@ def time_floor_copy(path: Path, logged: bool) -> float:
     command = f"\\copy {table} FROM '{path}' WITH (FORMAT csv, HEADER true)"
     started = time.perf_counter()
     proc = subprocess.run(
-        ["psql", "-X", "-h", PG_HOST, "-U", PG_USER, "-d", BENCH_DB, "-c", command],
+        ["psql", "-X", "-h", PG_HOST, "-p", str(PG_PORT), "-U", PG_USER, "-d", BENCH_DB, "-c", command],
         capture_output=True,
         text=True,
         check=False,

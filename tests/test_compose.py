@@ -270,6 +270,17 @@ def test_redis_appendonly_on_named_volume(compose: dict, services: dict) -> None
     )
 
 
+def test_postgres_is_tuned_for_bulk_loads(services: dict) -> None:
+    """Settings docs/containers.md explains: buffers and WAL sized for loads, /dev/shm for parallel
+    queries (Docker's 64 MB default fails them)."""
+    postgres = services["postgres"]
+    command = postgres["command"]
+    settings = dict(arg.split("=", 1) for arg in command[2::2])
+    assert command[0] == "postgres" and set(command[1::2]) == {"-c"}
+    assert {"shared_buffers", "max_wal_size", "checkpoint_timeout"} <= set(settings)
+    assert postgres["shm_size"] in ("1gb", "1073741824", 1073741824)
+
+
 def test_postgres_data_on_named_volume(compose: dict, services: dict) -> None:
     named = set(compose.get("volumes") or {})
     mounts = [v.split(":") for v in services["postgres"].get("volumes", [])]
