@@ -93,9 +93,13 @@ def _url(env, name: str, schemes: tuple[str, ...]) -> str:
 
 
 def _same_database(admin_url: str, database_url: str) -> str:
-    """The admin URL pointed at DATABASE_URL's database: setup must migrate what the workers use."""
-    admin = urlsplit(admin_url)
-    return urlunsplit(admin._replace(path=urlsplit(database_url).path))
+    """DATABASE_URL with the admin URL's user and password: setup must migrate the very server and
+    database the workers use, whatever host the admin URL names (a stale .env must not make setup
+    migrate another server)."""
+    admin, target = urlsplit(admin_url), urlsplit(database_url)
+    credentials = admin.netloc.rpartition("@")[0]
+    server = target.netloc.rpartition("@")[2]
+    return urlunsplit(target._replace(netloc=f"{credentials}@{server}" if credentials else server))
 
 
 def _number(env, name: str, kind, low, high):

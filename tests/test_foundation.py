@@ -247,3 +247,11 @@ def test_setup_url_lends_credentials_but_never_changes_the_database():
         }
     )
     assert cfg.setup_database_url == "postgresql://postgres:admin@db:5432/carsales_test"
+    # A stale admin URL naming another server (an old .env) cannot make setup migrate that server.
+    cfg = load_settings(
+        {
+            "DATABASE_URL": "postgresql://pipeline:pw@127.0.0.1:5433/carsales_test",
+            "SETUP_DATABASE_URL": "postgresql://postgres:admin@localhost:5432/carsales",
+        }
+    )
+    assert cfg.setup_database_url == "postgresql://postgres:admin@127.0.0.1:5433/carsales_test"
