@@ -593,6 +593,24 @@ def test_a_sale_without_its_dimension_row_fails_the_foreign_key_check(clean_db, 
     assert quality(engine, batch.run_id)["foreign_keys_resolve"]["status"] == "fail"
 
 
+def test_the_primary_key_is_rebuilt_or_kept_and_always_holds(clean_db, monkeypatch):
+    """A publish writing most of the fact table builds its primary key after the insert (sorted,
+    once); a small one inserts through it. Either way the key is there afterwards and holds."""
+    engine = clean_db
+    key = "SELECT count(*) FROM pg_constraint WHERE conname = 'fact_car_sales_pkey' AND contype = 'p'"
+    for share, name, rebuilt in ((0.0, "big.csv", True), (1.0, "small.csv", False)):
+        monkeypatch.setattr(job, "PK_REBUILD_SHARE", share)  # the table's size is an estimate
+        batch = ingest(engine, [GOOD] * (300 if rebuilt else 10), source_file=name)
+        transform(engine, batch.run_id)
+        assert stage_of(engine, batch.run_id)["details"]["primary_key_rebuilt"] is rebuilt
+        assert scalar(engine, key) == 1
+    assert scalar(engine, "SELECT count(*) FROM staging.fact_car_sales") == 310
+    with pytest.raises(sa.exc.IntegrityError, match="fact_car_sales_pkey"), engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO staging.fact_car_sales SELECT * FROM staging.fact_car_sales LIMIT 1")
+        )
+
+
 def test_a_make_left_by_an_older_alias_list_fails_natural_keys_until_a_rebuild(clean_db):
     """`vw` was published as a make of its own before the alias list knew it: the next run names
     the duplicate and publishes nothing; `pipeline rebuild` re-derives staging with today's rules."""

@@ -67,6 +67,9 @@ WORK_STEPS = {
 # when the run writes more than this share of the table's rows; below it, the per-row trigger
 # checks of a small run cost less than validating the whole table. See docs/transform.md.
 FK_REVALIDATE_SHARE = 0.05
+# Build the primary key after the insert when the publish writes more than this share of the
+# table's rows (rebuilding it sorts the whole table; below it, inserting into it costs less).
+PK_REBUILD_SHARE = 0.5
 
 
 class _Blocked(Exception):
@@ -192,9 +195,15 @@ def _publish(conn: Connection, steps: _Steps, shas: list[str], metrics: dict, re
     # Sales of the run's files published before (a forced re-load, a retry): only new files add rows.
     published_before = dict(conn.execute(PUBLISH["published_files"], {"source_sha256s": shas}).all())
     new_rows = metrics["trusted"] if set(shas) - set(published_before) else 0
-    existing = conn.execute(PUBLISH["fact_rows"]).scalar()
+    # Emptied above in a rebuild (the statistics would still show the rows until commit).
+    existing = 0 if rebuild else conn.execute(PUBLISH["fact_rows"]).scalar()
     revalidate = new_rows > FK_REVALIDATE_SHARE * (existing + new_rows)
-    published: dict = {"foreign_keys_revalidated": revalidate, "sales_before": sum(published_before.values())}
+    rebuild_key = new_rows > PK_REBUILD_SHARE * (existing + new_rows)
+    published: dict = {
+        "foreign_keys_revalidated": revalidate,
+        "primary_key_rebuilt": rebuild_key,
+        "sales_before": sum(published_before.values()),
+    }
     with steps.step("dimensions") as counted:
         for name, statement in DIMENSIONS.items():
             counted[name] = published[f"{name}_inserted"] = conn.execute(statement).rowcount
@@ -202,10 +211,15 @@ def _publish(conn: Connection, steps: _Steps, shas: list[str], metrics: dict, re
         conn.execute(PUBLISH["drop_foreign_keys"])
     else:  # checked first: the per-row triggers would raise at the first bad key, naming no check
         published["unresolved_keys"] = conn.execute(CHECKS_PUBLISHED["unresolved_keys"]).scalar()
+    if rebuild_key:
+        conn.execute(PUBLISH["drop_primary_key"])
     with steps.step("fact_car_sales") as counted:
         params = {"published_sha256s": list(published_before)}
         inserted = 0 if published.get("unresolved_keys") else conn.execute(FACTS, params).rowcount
         counted["rows"] = published["sales_inserted"] = inserted
+    if rebuild_key:
+        with steps.step("primary_key"):
+            conn.execute(PUBLISH["add_primary_key"])
     if revalidate:
         with steps.step("foreign_keys"):
             published["unresolved_keys"] = _add_foreign_keys(conn)

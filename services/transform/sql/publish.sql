@@ -72,6 +72,16 @@ ALTER TABLE staging.fact_car_sales
     ADD CONSTRAINT fact_car_sales_interior_color_fk FOREIGN KEY (interior_color_id) REFERENCES staging.dim_color,
     ADD CONSTRAINT fact_car_sales_seller_fk FOREIGN KEY (seller_id) REFERENCES staging.dim_seller
 
+-- name: drop_primary_key
+-- A publish that writes most of the table (the first one, a rebuild) builds the primary key once,
+-- sorted, after the insert instead of descending it once per row: 0.78 s + 0.23 s instead of 1.42 s
+-- for 558,826 sales, 11.6 s + 3.2 s instead of 19.7 s at 10x. Re-adding it checks uniqueness;
+-- readers wait on the ALTER's lock until commit, as for the foreign keys.
+ALTER TABLE staging.fact_car_sales DROP CONSTRAINT fact_car_sales_pkey
+
+-- name: add_primary_key
+ALTER TABLE staging.fact_car_sales ADD CONSTRAINT fact_car_sales_pkey PRIMARY KEY (sale_id)
+
 -- name: quarantine_reasons
 SELECT reason, count(*) AS lines
   FROM meta.transform_quarantine, unnest(string_to_array(reasons, ' ')) AS reason
