@@ -595,15 +595,22 @@ def test_a_sale_without_its_dimension_row_fails_the_foreign_key_check(clean_db, 
 
 def test_the_primary_key_is_rebuilt_or_kept_and_always_holds(clean_db, monkeypatch):
     """A publish writing most of the fact table builds its primary key after the insert (sorted,
-    once); a small one inserts through it. Either way the key is there afterwards and holds."""
+    once); a small one inserts through it. Either way the key is there afterwards and holds. A big
+    publish leaves fresh statistics behind it (ANALYZE after the commit)."""
     engine = clean_db
     key = "SELECT count(*) FROM pg_constraint WHERE conname = 'fact_car_sales_pkey' AND contype = 'p'"
+    analyzed = (
+        "SELECT analyze_count FROM pg_stat_user_tables WHERE relid = 'staging.fact_car_sales'::regclass"
+    )
     for share, name, rebuilt in ((0.0, "big.csv", True), (1.0, "small.csv", False)):
         monkeypatch.setattr(job, "PK_REBUILD_SHARE", share)  # the table's size is an estimate
+        monkeypatch.setattr(job, "FK_REVALIDATE_SHARE", share)
         batch = ingest(engine, [GOOD] * (300 if rebuilt else 10), source_file=name)
+        analyses = scalar(engine, analyzed)
         transform(engine, batch.run_id)
         assert stage_of(engine, batch.run_id)["details"]["primary_key_rebuilt"] is rebuilt
         assert scalar(engine, key) == 1
+        assert scalar(engine, analyzed) - analyses == (1 if rebuilt else 0)
     assert scalar(engine, "SELECT count(*) FROM staging.fact_car_sales") == 310
     with pytest.raises(sa.exc.IntegrityError, match="fact_car_sales_pkey"), engine.begin() as conn:
         conn.execute(

@@ -153,6 +153,22 @@ def _transform(ctx: StageContext, run_id: str, rebuild: bool) -> None:
         with ctx.engine.begin() as conn:
             _save_quality(conn, run_id, blocked.results)
         raise QualityCheckFailed(str(blocked)) from None
+    if published["foreign_keys_revalidated"]:  # a big publish
+        _analyze_staging(ctx)
+
+
+def _analyze_staging(ctx: StageContext) -> None:
+    """Fresh statistics after a big publish, outside its transaction: the run is already published
+    and succeeded, so a failure here is only logged."""
+    started = time.perf_counter()
+    try:
+        with ctx.engine.connect() as conn:
+            conn.execute(PUBLISH["analyze_staging"])
+            conn.commit()
+    except sa.exc.SQLAlchemyError as exc:
+        ctx.log.warning("staging statistics not refreshed", error=str(exc).splitlines()[0])
+        return
+    ctx.log.info("staging analyzed", seconds=round(time.perf_counter() - started, 3))
 
 
 def _load_rules(conn: Connection) -> None:

@@ -82,6 +82,12 @@ ALTER TABLE staging.fact_car_sales DROP CONSTRAINT fact_car_sales_pkey
 -- name: add_primary_key
 ALTER TABLE staging.fact_car_sales ADD CONSTRAINT fact_car_sales_pkey PRIMARY KEY (sale_id)
 
+-- name: analyze_staging
+-- After a big publish, once it is committed: statistics for the queries readers run on staging
+-- (0.4 s at 558,826 sales, 0.6 s at 10x). Autovacuum would get there, minutes later.
+ANALYZE staging.fact_car_sales, staging.quarantined_sales, staging.dim_make, staging.dim_transmission,
+        staging.dim_state, staging.dim_color, staging.dim_seller
+
 -- name: quarantine_reasons
 SELECT reason, count(*) AS lines
   FROM meta.transform_quarantine, unnest(string_to_array(reasons, ' ')) AS reason
