@@ -21,6 +21,17 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_BASE = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 TEST_DB = f"carsales_test_{os.getpid()}"
 
+# A valid line of car_prices.csv, and one of the Volkswagen lines whose fields are shifted one
+# place right (its trim holds a comma): the tests' building blocks.
+GOOD = (
+    "2015,Kia,Sorento,LX,SUV,automatic,5xyktca69fg566472,ca,5,16639,white,black,"
+    "kia motors america  inc,20500,21500,Tue Dec 16 2014 12:30:00 GMT-0800 (PST)"
+)
+VW_SHIFTED = (
+    "2015,Volkswagen,Jetta,SE PZEV w/ Connectivity,Navitgation,sedan,automatic,3vwd17aj5fm201708,ca,46,"
+    "6214,black,black,volkswagen credit inc,14250,14000"
+)
+
 
 def _claim_redis_db() -> str:
     """Redis db 15 (or the next free one of 13..10): a lock key keeps two test sessions on one

@@ -11,13 +11,7 @@ import sqlalchemy as sa
 from shared.config import load_settings, mask_url
 from shared.dataset import HEADER_LINE
 from shared.errors import ConfigError
-from tests.conftest import PIPELINE, run_cli, wait_for_run
-
-GOOD = (
-    "2015,Kia,Sorento,LX,SUV,automatic,5xyktca69fg566472,ca,5,16639,white,black,"
-    "kia motors america  inc,20500,21500,Tue Dec 16 2014 12:30:00 GMT-0800 (PST)"
-)
-
+from tests.conftest import GOOD, PIPELINE, run_cli, wait_for_run
 
 # --- configuration -------------------------------------------------------------------------------
 

@@ -14,16 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from shared.dataset import HEADER_LINE
-from tests.conftest import hold_raw, run_cli, wait_for_run
-
-GOOD = (
-    "2015,Kia,Sorento,LX,SUV,automatic,5xyktca69fg566472,ca,5,16639,white,black,"
-    "kia motors america  inc,20500,21500,Tue Dec 16 2014 12:30:00 GMT-0800 (PST)"
-)
-VW_SHIFTED = (
-    "2015,Volkswagen,Jetta,SE PZEV w/ Connectivity,Navitgation,sedan,automatic,3vwd17aj5fm201708,ca,46,"
-    "6214,black,black,volkswagen credit inc,14250,14000"
-)
+from tests.conftest import GOOD, VW_SHIFTED, hold_raw, run_cli, wait_for_run
 
 
 def write(path, text: str | bytes) -> str:

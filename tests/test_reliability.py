@@ -20,15 +20,10 @@ import pytest
 import sqlalchemy as sa
 
 from shared.dataset import HEADER_LINE
-from tests.conftest import DATA_DIR, ROOT, descendants, hold_raw, kill_tree, run_cli, wait_for_run
+from tests.conftest import DATA_DIR, GOOD, ROOT, descendants, hold_raw, kill_tree, run_cli, wait_for_run
 
 BIG_ROWS = 600_000  # about 93 MB: COPY runs for seconds, long enough to be hit mid-way
 ABANDON_DEADLINE = 120  # the promise: a dead worker's stage is failed in the ledger within 2 minutes
-
-GOOD = (
-    "2015,Kia,Sorento,LX,SUV,automatic,5xyktca69fg566472,ca,5,16639,white,black,"
-    "kia motors america  inc,20500,21500,Tue Dec 16 2014 12:30:00 GMT-0800 (PST)"
-)
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -123,6 +118,18 @@ def backends(engine, kind: str) -> list[int]:
     """PIDs of the server processes doing `kind` of work right now (see BACKENDS)."""
     with engine.connect() as conn:
         return conn.execute(sa.text(BACKENDS[kind])).scalars().all()
+
+
+def transform_writing(engine, run_id: str, interval: float) -> list[int]:
+    """The server processes of the run's transform once it writes; fails if the run ends first."""
+    found = wait_until(
+        lambda: backends(engine, "transform") or status_of(run_id)["status"] != "running",
+        120,
+        "the transform to write",
+        interval=interval,
+    )
+    assert isinstance(found, list), f"the run ended first: {status_of(run_id)['error']}"
+    return found
 
 
 def kill_worker_hard(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> list[int]:
@@ -635,13 +642,7 @@ def test_transform_worker_killed_mid_job_publishes_nothing_and_retry_is_exact(
 
     run_id = start_run(str(medium_file))
     wait_stage(run_id, "transform", ("running",), timeout=120)
-    found = wait_until(
-        lambda: backends(engine, "transform") or status_of(run_id)["status"] != "running",
-        120,
-        "the transform to write",
-        interval=0.05,
-    )
-    assert isinstance(found, list), f"the run ended first: {status_of(run_id)['error']}"
+    transform_writing(engine, run_id, interval=0.05)
     killed_at = time.monotonic()
     kill_worker_hard(victim)
     status = status_of(run_id)
@@ -670,13 +671,7 @@ def test_a_dropped_connection_mid_transform_is_retried_and_completes(workers, en
     workers.start_all()
     run_id = start_run(str(medium_file))
     wait_stage(run_id, "transform", ("running",), timeout=120)  # its ledger entry is committed
-    pids = wait_until(
-        lambda: backends(engine, "transform") or status_of(run_id)["status"] != "running",
-        120,
-        "the transform to write",
-        interval=0.02,
-    )
-    assert isinstance(pids, list), f"the run ended first: {status_of(run_id)['error']}"
+    pids = transform_writing(engine, run_id, interval=0.02)
     with engine.connect() as conn:
         for pid in pids:
             conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})

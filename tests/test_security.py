@@ -23,13 +23,9 @@ import sqlalchemy as sa
 from shared.dataset import HEADER_LINE
 from shared.errors import BadInputError
 from shared.sources import confine, expand_sources
-from tests.conftest import DATA_DIR, PG_BASE, ROOT, TEST_DB, run_cli, wait_for_run
+from tests.conftest import DATA_DIR, GOOD, PG_BASE, ROOT, TEST_DB, run_cli, wait_for_run
 from tests.test_reliability import SpareRedis
 
-GOOD = (
-    "2015,Kia,Sorento,LX,SUV,automatic,5xyktca69fg566472,ca,5,16639,white,black,"
-    "kia motors america  inc,20500,21500,Tue Dec 16 2014 12:30:00 GMT-0800 (PST)"
-)
 CODE_DIRS = ("shared", "services")
 
 

@@ -22,17 +22,9 @@ from services.ingest import partition
 from services.transform import checks, job
 from shared import ledger
 from shared.dataset import HEADER, HEADER_LINE
-from tests.conftest import ROOT, run_cli
+from tests.conftest import GOOD, ROOT, VW_SHIFTED, run_cli
 
 SAMPLE = ROOT / "data" / "sample.csv"
-GOOD = (
-    "2015,Kia,Sorento,LX,SUV,automatic,5xyktca69fg566472,ca,5,16639,white,black,"
-    "kia motors america  inc,20500,21500,Tue Dec 16 2014 12:30:00 GMT-0800 (PST)"
-)
-VW_SHIFTED = (
-    "2015,Volkswagen,Jetta,SE PZEV w/ Connectivity,Navitgation,sedan,automatic,3vwd17aj5fm201708,ca,46,"
-    "6214,black,black,volkswagen credit inc,14250,14000"
-)
 DIMENSIONS = ("dim_make", "dim_transmission", "dim_state", "dim_color", "dim_seller")
 DIMENSION_ROWS = {
     "dim_make": sa.text("SELECT * FROM staging.dim_make"),

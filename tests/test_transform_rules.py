@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.transform import job
+from tests.conftest import GOOD, VW_SHIFTED
 
 REFERENCE = Path(job.__file__).with_name("reference")
 NAMESPACE = uuid.UUID("63520289-7aa7-5e3f-8290-f3a19dd5925c")
@@ -316,15 +317,6 @@ def test_vin_is_upper_cased_and_valid_only_as_17_letters_and_digits(db, raw, vin
 
 # --- the shifted Volkswagen lines ------------------------------------------------------------------
 
-SHIFTED = (
-    "2015,Volkswagen,Jetta,SE PZEV w/ Connectivity,Navitgation,sedan,automatic,3vwd17aj5fm201708,ca,46,"
-    "6214,black,black,volkswagen credit inc,14250,14000"
-)
-GOOD = (
-    "2015,Kia,Sorento,LX,SUV,automatic,5xyktca69fg566472,ca,5,16639,white,black,"
-    "kia motors america  inc,20500,21500,Tue Dec 16 2014 12:30:00 GMT-0800 (PST)"
-)
-
 
 @pytest.mark.parametrize(
     ("state", "vin", "shifted"),
@@ -338,7 +330,7 @@ def test_is_shifted_when_the_state_field_holds_the_vin(db, state, vin, shifted):
 def test_repaired_lines_moves_the_fields_back_rejoins_the_trim_and_forgets_the_date(db):
     from tests.test_transform import load_raw
 
-    batch = load_raw(db, [GOOD, SHIFTED])
+    batch = load_raw(db, [GOOD, VW_SHIFTED])
     rows = db.execute(
         sa.text("SELECT * FROM rules.repaired_lines(:b) ORDER BY line_number"), {"b": [batch.batch_id]}
     ).mappings()
