@@ -277,10 +277,14 @@ def measure_scale(scale: int, repeat: int, naive_mode: str, base: dict | None = 
 # --- results ---------------------------------------------------------------------------------------
 
 
+def _tag() -> str:
+    """BENCH_TAG keeps a run against another server (BENCH_PG_PORT) apart: latest-<tag>.json."""
+    return f"-{os.environ['BENCH_TAG']}" if os.environ.get("BENCH_TAG") else ""
+
+
 def previous_base() -> dict | None:
     """The 1x figures of the last `make bench`, if they were measured with the same stages."""
-    tag = f"-{os.environ['BENCH_TAG']}" if os.environ.get("BENCH_TAG") else ""
-    path = RESULTS / f"scale-1{tag}.json"
+    path = RESULTS / f"scale-1{_tag()}.json"
     if not path.exists():
         return None
     document = json.loads(path.read_text())
@@ -295,8 +299,7 @@ def previous_base() -> dict | None:
 def write_results(document: dict, scale: int) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     scale_doc = {**document, "runs": {str(scale): document["runs"][str(scale)]}}
-    # BENCH_TAG keeps a run against another server (BENCH_PG_PORT) apart: latest-<tag>.json.
-    tag = f"-{os.environ['BENCH_TAG']}" if os.environ.get("BENCH_TAG") else ""
+    tag = _tag()
     names = (f"scale-{scale}{tag}.json", f"latest{tag}.json")
     for name, content in zip(names, (scale_doc, document), strict=True):
         (RESULTS / name).write_text(json.dumps(content, indent=2, default=str) + "\n")

@@ -10,10 +10,11 @@ SELECT batch_id, run_id, source_file, records, rows_loaded, rows_rejected
 SELECT 1 FROM meta.ingested_files WHERE size_bytes = %(size_bytes)s LIMIT 1
 
 -- name: new_batch
--- The hash may still be being computed: close_batch fills it in, before anyone can see the row.
+-- The hash may still be being computed, and whether the load repeats one (forced) is known once
+-- it is: close_batch fills both in, before anyone can see the row.
 INSERT INTO meta.ingested_files (run_id, source_file, source_path, sha256, size_bytes, records, rows_loaded,
-                                 rows_rejected, forced)
-VALUES (%(run_id)s, %(source_file)s, %(source_path)s, '', %(size_bytes)s, 0, 0, 0, %(forced)s)
+                                 rows_rejected)
+VALUES (%(run_id)s, %(source_file)s, %(source_path)s, '', %(size_bytes)s, 0, 0, 0)
 RETURNING batch_id
 
 -- name: set_lineage

@@ -130,7 +130,6 @@ def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) 
             "source_file": source.name,
             "source_path": str(source),
             "size_bytes": size,
-            "forced": bool(previous),
         }
         cur.execute(Q["new_batch"], params)
         batch_id = cur.fetchone()[0]

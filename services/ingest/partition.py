@@ -21,6 +21,11 @@ def partition_name(batch_id: int) -> str:
     return f"car_prices_b{int(batch_id)}"
 
 
+def _bounds(batch_id: int) -> dict:
+    """The partition's range, [batch, next): its CHECK constraint and its ATTACH bound alike."""
+    return {"batch": int(batch_id), "next": int(batch_id) + 1}
+
+
 def create(cur, batch_id: int) -> sql.Identifier:
     """Create the batch's empty partition (not yet attached) and return its qualified name."""
     name = partition_name(batch_id)
@@ -31,7 +36,7 @@ def create(cur, batch_id: int) -> sql.Identifier:
             "ALTER TABLE {} ALTER COLUMN _batch_id SET DEFAULT %(batch)s, "
             "ADD CONSTRAINT {} CHECK (_batch_id >= %(batch)s AND _batch_id < %(next)s)"
         ).format(table, sql.Identifier(f"{name}_batch")),
-        {"batch": int(batch_id), "next": int(batch_id) + 1},
+        _bounds(batch_id),
     )
     return table
 
@@ -47,5 +52,5 @@ def attach(cur, batch_id: int) -> None:
         sql.SQL(
             "ALTER TABLE raw.car_prices ATTACH PARTITION {} FOR VALUES FROM (%(batch)s) TO (%(next)s)"
         ).format(sql.Identifier("raw", partition_name(batch_id))),
-        {"batch": int(batch_id), "next": int(batch_id) + 1},
+        _bounds(batch_id),
     )
