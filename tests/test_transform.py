@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.ingest import partition
+from services.ingest.reader import is_split_trim
 from services.transform import checks, job
 from shared import ledger
 from shared.dataset import HEADER, HEADER_LINE
@@ -48,7 +49,8 @@ class Batch:
 
 def load_raw(conn, source, run_id: str | None = None, source_file: str = "test.csv") -> Batch:
     """Load CSV data lines (a list of lines, or a file with its header) into raw.car_prices as one
-    batch of `run_id`, as the ingest stage does. Every record must be one physical line."""
+    batch of `run_id`, as the ingest stage does (17-field split-trim lines by a second COPY). Every
+    record must be one physical line."""
     if isinstance(source, str | Path):
         text = Path(source).read_text(encoding="utf-8")
         header, _, body = text.partition("\n")
@@ -75,8 +77,12 @@ def load_raw(conn, source, run_id: str | None = None, source_file: str = "test.c
     ).scalar()
     cur = conn.connection.dbapi_connection.cursor()
     table = partition.create(cur, batch_id)
-    feed = io.StringIO("".join(f"{number},{line}\n" for number, line in enumerate(lines, start=2)))
+    numbered = [f"{number},{line}\n" for number, line in enumerate(lines, start=2)]
+    split_trim = [is_split_trim(line.encode()) for line in lines]
+    feed = io.StringIO("".join(n for n, split in zip(numbered, split_trim, strict=True) if not split))
     cur.copy_expert(partition.copy_statement(table), feed)
+    feed = io.StringIO("".join(n for n, split in zip(numbered, split_trim, strict=True) if split))
+    cur.copy_expert(partition.copy_split_trim_statement(table), feed)
     partition.attach(cur, batch_id)
     return Batch(batch_id, run_id, sha, len(lines))
 

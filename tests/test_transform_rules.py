@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.transform import job
-from tests.conftest import GOOD, VW_SHIFTED
+from tests.conftest import GOOD, VW_SHIFTED, VW_SPLIT_TRIM
 
 REFERENCE = Path(job.__file__).with_name("reference")
 NAMESPACE = uuid.UUID("63520289-7aa7-5e3f-8290-f3a19dd5925c")
@@ -363,3 +363,64 @@ def test_repaired_lines_moves_the_fields_back_rejoins_the_trim_and_forgets_the_d
     }
     assert shifted["sellingprice"] == "14000"
     assert shifted["saledate"] is None
+    assert (good["repair"], shifted["repair"]) == (None, "shifted_16_fields")
+
+
+def test_repaired_lines_puts_a_17_field_line_back_with_its_real_sale_date(db):
+    """The real file's layout: the ingest loaded its first 16 fields in the 16 columns (so it looks
+    like the shifted variant) and its 17th, the sale date, in _extra_field."""
+    from tests.test_transform import load_raw
+
+    batch = load_raw(db, [GOOD, VW_SPLIT_TRIM, VW_SHIFTED])
+    rows = db.execute(
+        sa.text("SELECT * FROM rules.repaired_lines(:b) ORDER BY line_number"), {"b": [batch.batch_id]}
+    ).mappings()
+    good, split, shifted = list(rows)
+    assert (good["repaired"], good["repair"], good["extra_field"]) == (False, None, None)
+    assert (split["repaired"], split["repair"], split["line_number"]) == (True, "split_trim_17_fields", 3)
+    assert {
+        k: split[k] for k in ("year", "make", "model", "trim", "body", "transmission", "vin", "state")
+    } == {
+        "year": "2015",
+        "make": "Volkswagen",
+        "model": "Jetta",
+        "trim": "SE PZEV w/Connectivity, Navitgation",
+        "body": "sedan",
+        "transmission": None,
+        "vin": "3vwd17aj3fm227143",
+        "state": "ca",
+    }
+    assert {k: split[k] for k in ("condition", "odometer", "color", "interior", "seller", "mmr")} == {
+        "condition": "4.6",
+        "odometer": "9012",
+        "color": "white",
+        "interior": "black",
+        "seller": "volkswagen credit inc",
+        "mmr": "13950",
+    }
+    assert (split["sellingprice"], split["saledate"]) == ("13700", "Tue Jan 27 2015 04:30:00 GMT-0800 (PST)")
+    # the 16-field variant beside it keeps its own repair and its unknown sale date
+    assert (shifted["repair"], shifted["saledate"], shifted["extra_field"]) == (
+        "shifted_16_fields",
+        None,
+        None,
+    )
+
+
+def test_a_17_field_line_is_shifted_whatever_its_vin(db):
+    """A split-trim line without a VIN leaves the state field blank: _extra_field still marks it."""
+    from tests.test_transform import load_raw
+
+    no_vin = VW_SPLIT_TRIM.replace("3vwd17aj3fm227143", "")
+    batch = load_raw(db, [no_vin])
+    row = (
+        db.execute(sa.text("SELECT * FROM rules.repaired_lines(:b)"), {"b": [batch.batch_id]})
+        .mappings()
+        .one()
+    )
+    assert (row["repair"], row["vin"], row["state"], row["condition"]) == (
+        "split_trim_17_fields",
+        None,
+        "ca",
+        "4.6",
+    )

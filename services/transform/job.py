@@ -262,11 +262,13 @@ def _check_published(
 ) -> list[checks.QualityResult]:
     """The run's files now hold the sales they held before plus the ones just inserted (a file's
     sales are one key range: counted before the insert, only for files published before)."""
-    raw_lines = conn.execute(CHECKS_PUBLISHED["raw_lines"], {"batch_ids": batch_ids}).scalar()
+    raw_lines, split_trim_lines = conn.execute(CHECKS_PUBLISHED["raw_lines"], {"batch_ids": batch_ids}).one()
     quarantined = conn.execute(CHECKS_PUBLISHED["quarantined_lines"], {"source_sha256s": shas}).scalar()
     duplicates = conn.execute(CHECKS_PUBLISHED["duplicate_keys"]).scalar()
     sales = published["sales_before"] + published["sales_inserted"]
-    return checks.after_publish(raw_lines, sales, quarantined, published.pop("unresolved_keys"), duplicates)
+    return checks.after_publish(
+        raw_lines, sales, quarantined, published.pop("unresolved_keys"), duplicates, split_trim_lines
+    )
 
 
 def _details(conn: Connection, metrics: dict, published: dict, batch_ids: list[int], steps: _Steps) -> dict:
@@ -275,6 +277,10 @@ def _details(conn: Connection, metrics: dict, published: dict, batch_ids: list[i
     return {
         "batches": len(batch_ids),
         "repaired_lines": metrics["repaired"],
+        "repairs": {
+            "shifted_16_fields": metrics["repaired"] - metrics["repaired_split_trim"],
+            "split_trim_17_fields": metrics["repaired_split_trim"],
+        },
         "quarantine_reasons": reasons,
         "fixed": {key: int(value) for key, value in fixed.items()},
         **published,

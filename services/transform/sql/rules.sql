@@ -163,9 +163,11 @@ $$;
 
 -- --- Per-row rules: cheap expressions, inlined into the pass over the raw rows -----------------------
 
--- A shifted line (the unquoted comma of `SE PZEV w/ Connectivity, Navitgation`): every field from body
+-- A shifted line (the unquoted comma of `SE PZEV w/Connectivity, Navitgation`): every field from body
 -- on moved one place right, so the state field holds the 17-character VIN and the VIN field does not.
 -- Fields are measured as loaded (octet_length is free; a state code is 2 characters, a VIN 17).
+-- A line of 17 fields that the ingest loaded (its 17th field in raw's _extra_field) is shifted in the
+-- same way, whatever its VIN: repaired_lines checks _extra_field first.
 CREATE OR REPLACE FUNCTION rules.is_shifted(state text, vin text) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT coalesce(octet_length(state) = 17 AND octet_length(vin) IS DISTINCT FROM 17, false)
@@ -206,23 +208,27 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN btrim(value) ~ '^-[0-9]*\.?[0-9]+$' THEN 'negative' ELSE 'not_a_number' END
 $$;
 
--- The run's raw lines as logical records: a shifted line gets its fields moved back one place, its
--- trim rejoined (`SE PZEV w/ Connectivity` + `, ` + `Navitgation`) and its sale date unknown (NULL:
--- the real one fell off the end of the line). Each line carries its batch's lineage (one row of
--- meta.ingested_files) and its physical address (partition, ctid). Inlined by PostgreSQL into the
--- queries that read it, so the batch ids prune raw.car_prices to the run's partitions.
--- (The partition was added to its result with migration 0005: CREATE OR REPLACE cannot do that.)
+-- The run's raw lines as logical records: a shifted line gets its fields moved back one place and its
+-- trim rejoined (`SE PZEV w/Connectivity` + `, ` + `Navitgation`). Its sale date is the 17th field
+-- when the line had one (`_extra_field`, repair `split_trim_17_fields`); on the 16-field variant
+-- (repair `shifted_16_fields`) it is unknown (NULL: a 16-field reader dropped it). Each line carries
+-- its batch's lineage (one row of meta.ingested_files) and its physical address (partition, ctid).
+-- Inlined by PostgreSQL into the queries that read it, so the batch ids prune raw.car_prices to the
+-- run's partitions. (The partition was added to its result with migration 0005, the repair and the
+-- 17th field with 0006: CREATE OR REPLACE cannot do that.)
 DROP FUNCTION IF EXISTS rules.repaired_lines(bigint[]);
 CREATE OR REPLACE FUNCTION rules.repaired_lines(batch_ids bigint[])
 RETURNS TABLE (
     raw_table oid, raw_ctid tid, batch_id bigint, run_id uuid, source_file text, source_sha256 text,
-    line_number bigint, repaired boolean, year text, make text, model text, "trim" text, body text, transmission text, vin text,
+    line_number bigint, repaired boolean, repair text, extra_field text, year text, make text, model text, "trim" text, body text, transmission text, vin text,
     state text, condition text, odometer text, color text, interior text, seller text, mmr text,
     sellingprice text, saledate text
 )
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT r.tableoid, r.ctid, r._batch_id, f.run_id, f.source_file, f.sha256, r._line_number, s.shifted,
-           r.year, r.make, r.model,
+           CASE WHEN r._extra_field IS NOT NULL THEN 'split_trim_17_fields'
+                WHEN s.shifted THEN 'shifted_16_fields' END,
+           r._extra_field, r.year, r.make, r.model,
            CASE WHEN s.shifted THEN concat_ws(', ', r.trim, r.body) ELSE r.trim END,
            CASE WHEN s.shifted THEN r.transmission ELSE r.body END,
            CASE WHEN s.shifted THEN r.vin ELSE r.transmission END,
@@ -235,9 +241,9 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
            CASE WHEN s.shifted THEN r.mmr ELSE r.seller END,
            CASE WHEN s.shifted THEN r.sellingprice ELSE r.mmr END,
            CASE WHEN s.shifted THEN r.saledate ELSE r.sellingprice END,
-           CASE WHEN s.shifted THEN NULL ELSE r.saledate END
+           CASE WHEN s.shifted THEN r._extra_field ELSE r.saledate END
       FROM raw.car_prices r
       JOIN meta.ingested_files f ON f.batch_id = r._batch_id
-     CROSS JOIN LATERAL (SELECT rules.is_shifted(r.state, r.vin) AS shifted) s
+     CROSS JOIN LATERAL (SELECT r._extra_field IS NOT NULL OR rules.is_shifted(r.state, r.vin) AS shifted) s
      WHERE r._batch_id = ANY (batch_ids)
 $$;

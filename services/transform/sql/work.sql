@@ -29,7 +29,7 @@ SELECT CASE WHEN GROUPING(year) = 0 THEN 'vehicle' WHEN GROUPING(color) = 0 THEN
        year, make, model, "trim", body, transmission, color, interior, state, condition, seller, saledate,
        mmr, sellingprice, count(*) AS lines
   FROM raw.car_prices
- WHERE _batch_id = ANY (:batch_ids) AND NOT rules.is_shifted(state, vin)
+ WHERE _batch_id = ANY (:batch_ids) AND _extra_field IS NULL AND NOT rules.is_shifted(state, vin)
  GROUP BY GROUPING SETS ((year, make, model, "trim", body, transmission), (color, interior), (state),
                          (condition), (seller), (saledate), (mmr), (sellingprice))
 UNION ALL
@@ -143,7 +143,7 @@ SELECT raw, lines, rules.parse_money(raw) AS amount, rules.clean_text(raw) IS NO
 -- One row per raw line, in one parallel pass. `reasons` is empty for a trusted line; otherwise it
 -- lists every reason the line cannot be trusted (space-separated codes), not only the first.
 CREATE UNLOGGED TABLE meta.transform_sales AS
-SELECT l.raw_table, l.raw_ctid, l.batch_id, l.run_id, l.source_sha256, l.line_number, l.repaired,
+SELECT l.raw_table, l.raw_ctid, l.batch_id, l.run_id, l.source_sha256, l.line_number, l.repaired, l.repair,
        rules.sale_uuid(l.source_sha256, l.line_number) AS sale_id,
        ve.make_id, ve.model_label AS model, ve.trim_label AS "trim", ve.body_label AS body,
        ve.transmission_id, rules.clean_vin(l.vin) AS vin, st.state_id, co.condition,
@@ -164,8 +164,10 @@ SELECT l.raw_table, l.raw_ctid, l.batch_id, l.run_id, l.source_sha256, l.line_nu
            CASE WHEN sp.amount IS NULL
                 THEN CASE WHEN sp.present THEN 'selling_price_' || sp.defect ELSE 'selling_price_missing' END END,
            CASE WHEN se.seller_id IS NULL THEN 'seller_missing' END,
+           -- only the 16-field variant may lack its sale date: a 16-field reader dropped it
            CASE WHEN sd.sale_date IS NULL THEN CASE WHEN sd.present THEN 'sale_date_unparseable'
-                                                    WHEN NOT l.repaired THEN 'sale_date_missing' END
+                                                    WHEN l.repair IS DISTINCT FROM 'shifted_16_fields'
+                                                    THEN 'sale_date_missing' END
                 WHEN NOT sd.plausible THEN 'sale_date_out_of_range' END
        ) AS reasons
   FROM rules.repaired_lines(:batch_ids) l

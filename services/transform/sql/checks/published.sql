@@ -2,8 +2,10 @@
 -- blocking check fails here, the transaction is rolled back and readers never see the run.
 
 -- name: raw_lines
--- The run's lines as they are in raw (counted there, not in the work tables).
-SELECT count(*) FROM raw.car_prices WHERE _batch_id = ANY (:batch_ids)
+-- The run's lines as they are in raw (counted there, not in the work tables), and how many of them
+-- had 17 fields (a split trim, its 17th field in _extra_field): one raw row and one line each.
+SELECT count(*) AS lines, count(_extra_field) AS split_trim_lines
+  FROM raw.car_prices WHERE _batch_id = ANY (:batch_ids)
 
 -- name: quarantined_lines
 -- Lines of the run's files now in the quarantine.

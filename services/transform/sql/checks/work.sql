@@ -4,10 +4,13 @@ SELECT count(*) AS lines,
        count(*) FILTER (WHERE reasons = '') AS trusted,
        count(*) FILTER (WHERE reasons <> '') AS quarantined,
        count(*) FILTER (WHERE repaired) AS repaired,
+       count(*) FILTER (WHERE repair = 'split_trim_17_fields') AS repaired_split_trim,
        -- trusted lines missing a required field: the rules quarantine them, so this must stay 0
        count(*) FILTER (WHERE reasons = '' AND (vin IS NULL OR state_id IS NULL OR seller_id IS NULL
                                                  OR mmr IS NULL OR selling_price IS NULL OR model_year IS NULL
-                                                 OR (sale_date IS NULL AND NOT repaired))) AS required_null,
+                                                 OR (sale_date IS NULL
+                                                     AND repair IS DISTINCT FROM 'shifted_16_fields')))
+           AS required_null,
        count(*) FILTER (WHERE reasons = '' AND NOT rules.sale_date_plausible(sale_date)) AS sale_date_out_of_range,
        min(sale_date) FILTER (WHERE reasons = '') AS first_sale_date,
        max(sale_date) FILTER (WHERE reasons = '') AS last_sale_date,

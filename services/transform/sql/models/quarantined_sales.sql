@@ -8,10 +8,11 @@
 INSERT INTO staging.quarantined_sales (
     source_sha256, line_number, run_id, batch_id, source_file, year, make, model, "trim", body,
     transmission, vin, state, condition, odometer, color, interior, seller, mmr, sellingprice, saledate,
-    repaired, reasons)
+    extra_field, repaired, repair, reasons)
 SELECT q.source_sha256, r._line_number, q.run_id, r._batch_id, f.source_file, r.year, r.make, r.model,
        r."trim", r.body, r.transmission, r.vin, r.state, r.condition, r.odometer, r.color, r.interior,
-       r.seller, r.mmr, r.sellingprice, r.saledate, q.repaired, string_to_array(q.reasons, ' ')
+       r.seller, r.mmr, r.sellingprice, r.saledate, r._extra_field, q.repaired, q.repair,
+       string_to_array(q.reasons, ' ')
   FROM meta.transform_quarantine q
   JOIN raw.car_prices r ON r.tableoid = q.raw_table AND r.ctid = q.raw_ctid
   JOIN meta.ingested_files f ON f.batch_id = r._batch_id
