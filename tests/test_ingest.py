@@ -72,7 +72,7 @@ def ingest_workers(workers):
 
 
 def test_generated_file_with_every_defect_reconciles(ingest_workers, engine, data_dir):
-    from shared.sample import write_sample
+    from tools.sample import write_sample
 
     path = data_dir / "generated.csv"
     write_sample(path, 3000, seed=7)

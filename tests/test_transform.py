@@ -249,7 +249,7 @@ def test_sample_csv_exact_counts(clean_db):
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     """A generated file with every defect of the real one, and the generator's exact counts."""
-    from shared.sample import CANONICAL_MAKES, COLOR_WEIGHTS, INTERIOR_WEIGHTS, write_sample
+    from tools.sample import CANONICAL_MAKES, COLOR_WEIGHTS, INTERIOR_WEIGHTS, write_sample
 
     path = tmp_path_factory.mktemp("transform") / "generated.csv"
     counts = write_sample(path, 30_000, seed=11)
@@ -662,7 +662,7 @@ def test_a_run_cancelled_before_the_publish_publishes_nothing(clean_db, monkeypa
 )
 @pytest.mark.timeout(300)
 def test_end_to_end_through_workers_then_rebuild(workers, data_dir):
-    from shared.sample import write_sample
+    from tools.sample import write_sample
 
     path = data_dir / "e2e.csv"
     counts = write_sample(path, 4_000, seed=5)
