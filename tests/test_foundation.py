@@ -137,6 +137,24 @@ def test_logs_are_json_lines_with_context(workers, data_dir):
         assert "seconds" in finished and "rows_out" in finished
 
 
+def test_rq_registry_cleaning_is_logged_at_debug_only(workers):
+    """RQ's periodic maintenance lines fill the logs every few seconds; at INFO they are not shown."""
+
+    def cleaning(stage: str) -> list[dict]:
+        return [e for e in workers.logs(stage) if "cleaning registries" in str(e.get("event"))]
+
+    workers.start("ingest", env={"LOG_LEVEL": "DEBUG"})
+    workers.start("setup")  # LOG_LEVEL=INFO
+    deadline = time.monotonic() + 60
+    while len(cleaning("ingest")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    debug_lines = cleaning("ingest")
+    assert len(debug_lines) >= 2, "the DEBUG worker shows its maintenance, once per interval"
+    assert {e["level"] for e in debug_lines} == {"debug"}
+    assert cleaning("setup") == [], "the INFO worker cleaned its registries too, without a line"
+    assert any("Listening on setup" in str(e.get("event")) for e in workers.logs("setup"))
+
+
 def test_a_failed_stage_fails_the_run_and_later_stages_are_not_run(workers, data_dir, redis_conn):
     workers.start_all()
     bad = data_dir / "bad.csv"
