@@ -132,7 +132,9 @@ def run(sources, more_sources, force, wait, as_json, timeout):
 def _expand(paths, data_dir):
     from shared.sources import expand_sources
 
-    return expand_sources(list(paths), data_dir)
+    # Where the CLI sees the data directory (compose's cli service, `make run`), a wrong path is
+    # refused now; elsewhere the ingest worker finds it missing and fails the run.
+    return expand_sources(list(paths), data_dir, must_exist=data_dir.is_dir())
 
 
 def _wait(run_id: str, as_json: bool, timeout: float) -> int:

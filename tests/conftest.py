@@ -91,6 +91,19 @@ def run_cli(*args: str, check: bool = False, timeout: float = 300, env: dict | N
     return proc
 
 
+def enqueue_around_cli(*sources: str) -> str:
+    """Record and enqueue a run as `pipeline run` does, without the CLI's checks of the sources:
+    how a file that vanishes between the command and its ingest job looks to the workers."""
+    from shared import db, ledger, queues
+
+    spec = queues.RunSpec(run_id=str(uuid.uuid4()), sources=list(sources))
+    plan = queues.plan_run(spec)
+    with db.engine().begin() as conn:
+        ledger.create_run(conn, spec.run_id, spec.sources, plan)
+    queues.enqueue_plan(spec, plan)
+    return spec.run_id
+
+
 @pytest.fixture(scope="session", autouse=True)
 def test_database():
     """Create the session's database through `pipeline setup`, drop it afterwards."""

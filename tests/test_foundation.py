@@ -237,6 +237,35 @@ def test_redis_down_fails_the_cli_clearly_and_enqueues_nothing(engine, clean_db,
         assert conn.execute(sa.text("SELECT count(*) FROM meta.pipeline_runs")).scalar() == 0
 
 
+def test_a_missing_source_is_refused_at_enqueue_when_the_cli_sees_data_dir(
+    engine, clean_db, data_dir, redis_conn
+):
+    good = data_dir / "one.csv"
+    good.write_text(HEADER_LINE + "\n" + GOOD + "\n")
+    typo = data_dir / "typo.csv"
+    proc = run_cli("run", "--source", str(good), "--source", str(typo))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{typo}: no such file" in proc.stderr and proc.stdout == ""
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM meta.pipeline_runs")).scalar() == 0
+    assert redis_conn.keys("rq:job:*") == [], "nothing was enqueued"
+
+
+def test_a_cli_that_cannot_see_data_dir_leaves_the_check_to_the_worker(
+    engine, clean_db, redis_conn, tmp_path
+):
+    elsewhere = tmp_path / "only-the-workers-see-this"  # DATA_DIR of the workers, not on this machine
+    source = str(elsewhere / "typo.csv")
+    proc = run_cli("run", "--json", "--source", source, env={"DATA_DIR": str(elsewhere)})
+    assert proc.returncode == 0, proc.stderr
+    run_id = json.loads(proc.stdout)["run_id"]
+    with engine.connect() as conn:
+        sources = conn.execute(
+            sa.text("SELECT sources FROM meta.pipeline_runs WHERE run_id = :r"), {"r": run_id}
+        ).scalar()
+    assert sources == [source]
+
+
 def test_every_command_has_help():
     commands = ["run", "status", "runs", "worker", "setup", "retry", "cancel", "rebuild", "sample", "health"]
     for command in commands:

@@ -20,7 +20,17 @@ import pytest
 import sqlalchemy as sa
 
 from shared.dataset import HEADER_LINE
-from tests.conftest import DATA_DIR, GOOD, ROOT, descendants, hold_raw, kill_tree, run_cli, wait_for_run
+from tests.conftest import (
+    DATA_DIR,
+    GOOD,
+    ROOT,
+    descendants,
+    enqueue_around_cli,
+    hold_raw,
+    kill_tree,
+    run_cli,
+    wait_for_run,
+)
 
 BIG_ROWS = 600_000  # about 93 MB: COPY runs for seconds, long enough to be hit mid-way
 ABANDON_DEADLINE = 120  # the promise: a dead worker's stage is failed in the ledger within 2 minutes
@@ -561,7 +571,7 @@ def test_two_retries_at_once_enqueue_the_run_once(workers, engine, data_dir):
     workers.start("ingest")
     workers.start("ingest")
     path = data_dir / "late.csv"
-    run_id = start_run(str(path))
+    run_id = enqueue_around_cli(str(path))  # `pipeline run` would refuse the missing file at once
     status = wait_stage(run_id, "ingest", ("failed",), timeout=60)
     assert "late.csv: no such file" in stage_rows(status, "ingest")[0]["error"]
     path.write_text(HEADER_LINE + "\n" + (GOOD + "\n") * 20_000)
