@@ -184,9 +184,15 @@ def _uuid(value: str) -> None:
 @cli.command()
 @click.option("--limit", default=20, show_default=True, help="How many recent runs to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
-def runs(limit, as_json):
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Also list runs that only ran setup (no sources), e.g. the bootstrap's.",
+)
+def runs(limit, as_json, show_all):
     """List recent runs, newest first."""
-    render.runs(_read(ledger.list_runs, limit), as_json)
+    render.runs(_read(ledger.list_runs, limit, show_all), as_json)
 
 
 @cli.command()

@@ -276,8 +276,26 @@ def test_every_command_has_help():
 def test_runs_lists_recent_runs(workers):
     workers.start_all()
     ids = [json.loads(run_cli("run", "--wait", "--json", check=True).stdout)["run_id"] for _ in range(2)]
-    listed = json.loads(run_cli("runs", "--limit", "5", "--json", check=True).stdout)
+    listed = json.loads(run_cli("runs", "--limit", "5", "--all", "--json", check=True).stdout)
     assert [r["run_id"] for r in listed][:2] == ids[::-1]
+
+
+def test_runs_leaves_setup_only_runs_out_unless_asked(workers, data_dir):
+    """The bootstrap's setup step is not a run of 0 files in the default listing."""
+    workers.start_all()
+    setup_only = json.loads(run_cli("setup", "--json", check=True).stdout)["run_id"]
+    path = data_dir / "one.csv"
+    path.write_text(HEADER_LINE + "\n" + GOOD + "\n")
+    loaded = json.loads(run_cli("run", "--wait", "--json", "--source", str(path), check=True).stdout)[
+        "run_id"
+    ]
+    default = json.loads(run_cli("runs", "--json", check=True).stdout)
+    assert [r["run_id"] for r in default] == [loaded]
+    assert default[0]["n_sources"] == 1
+    listed = json.loads(run_cli("runs", "--all", "--json", check=True).stdout)
+    assert [r["run_id"] for r in listed] == [loaded, setup_only]
+    text = run_cli("runs", check=True).stdout
+    assert loaded in text and setup_only not in text
 
 
 def test_setup_url_lends_credentials_but_never_changes_the_database():
