@@ -714,7 +714,7 @@ def test_two_runs_of_the_same_file_at_once_load_it_once_and_transforms_serialize
     holder.autocommit = True
     try:
         with holder.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", (db.advisory_key(TRANSFORM_LOCK),))
+            db.connection_lock(cur, TRANSFORM_LOCK)
         runs = [start_run(str(medium_file)), start_run(str(medium_file), str(extra))]
         for run_id in runs:
             wait_stage(run_id, "transform", ("running",), timeout=120)

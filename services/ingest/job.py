@@ -22,7 +22,7 @@ from pathlib import Path
 
 from services.ingest import partition
 from services.ingest.reader import CopyFeed, Counts, RecordSplitter, Reject, read_header
-from shared.db import act_as_pipeline, advisory_key
+from shared.db import act_as_pipeline, xact_lock
 from shared.errors import BadInputError
 from shared.sources import confine
 from shared.sqlfile import load_queries
@@ -82,7 +82,7 @@ class RejectSpool:
 def _find_previous(cur, sha256: str):
     """The first load of this content, if any, under a lock held until commit: the same content
     enqueued twice at once is loaded once."""
-    cur.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(f"carsales:ingest:{sha256}"),))
+    xact_lock(cur, f"carsales:ingest:{sha256}")
     cur.execute(Q["previous_load"], {"sha256": sha256})
     return cur.fetchone()
 
