@@ -25,10 +25,10 @@ from services.ingest.reader import CopyFeed, Counts, RecordSplitter, Reject, rea
 from shared.db import act_as_pipeline, xact_lock
 from shared.errors import BadInputError
 from shared.sources import confine
-from shared.sqlfile import load_queries
+from shared.sqlfile import load_dbapi_queries
 from shared.stage import StageContext, stage_job
 
-Q = load_queries(Path(__file__).with_name("ingest.sql"))
+Q = load_dbapi_queries(Path(__file__).with_name("ingest.sql"))
 GZIP_MAGIC = b"\x1f\x8b"
 COPY_READ_SIZE = 1 << 20
 
