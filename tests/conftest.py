@@ -15,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +46,7 @@ def _claim_redis_db() -> str:
         if redis.Redis.from_url(url).set("carsales:test-session", os.getpid(), nx=True, ex=3600):
             return url
         holder = redis.Redis.from_url(url).get("carsales:test-session")
-        if holder and not Path(f"/proc/{int(holder)}").exists():  # left by a session that died
+        if holder and not psutil.pid_exists(int(holder)):  # left by a session that died
             redis.Redis.from_url(url).set("carsales:test-session", os.getpid(), ex=3600)
             return url
     raise RuntimeError("no free Redis db among 10-15 for the tests")
@@ -193,23 +194,11 @@ def hold_raw():
 
 
 def descendants(pid: int) -> list[int]:
-    """All live descendants of a process (the RQ work horse, the scheduler), from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+    """All live descendants of a process (the RQ work horse, the scheduler)."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def kill_tree(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> list[int]:

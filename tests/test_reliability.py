@@ -15,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 import psycopg2
 import pytest
 import sqlalchemy as sa
@@ -455,7 +456,7 @@ def test_sigterm_while_busy_without_redis_finishes_the_job_and_stops(
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=90) == 0, "the worker stops once its job is done, Redis or not"
     # It waited for its work horse: in a container, an orphan would die with the worker mid-job.
-    assert horses and not [pid for pid in horses if Path(f"/proc/{pid}").exists()]
+    assert horses and not [pid for pid in horses if psutil.pid_exists(pid)]
     ingest = stage_rows(status_of(run_id), "ingest")[0]
     assert (ingest["status"], ingest["attempt"]) == ("succeeded", 1), ingest
     rows, rejects, batches = raw_counts(engine, medium_file.name)
