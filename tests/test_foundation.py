@@ -298,6 +298,17 @@ def test_runs_leaves_setup_only_runs_out_unless_asked(workers, data_dir):
     assert loaded in text and setup_only not in text
 
 
+def test_the_committed_env_is_the_example_with_a_header():
+    """.env (local placeholders, committed) and .env.example (the documented contract) say the same."""
+    from tests.conftest import ROOT
+
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    committed = (ROOT / ".env").read_text(encoding="utf-8")
+    header, _, rest = committed.partition("\n\n")
+    assert all(line.startswith("#") for line in header.splitlines()), header
+    assert rest == example
+
+
 def test_setup_url_lends_credentials_but_never_changes_the_database():
     cfg = load_settings(
         {
