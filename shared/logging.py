@@ -99,7 +99,3 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json", stre
 def bind_context(**fields) -> None:
     """Add fields (stage, run_id, job_id, source) to every later log line of this process."""
     structlog.contextvars.bind_contextvars(**{k: v for k, v in fields.items() if v is not None})
-
-
-def get_logger(name: str | None = None):
-    return structlog.get_logger(name)

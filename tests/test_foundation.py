@@ -65,7 +65,9 @@ def test_secrets_stay_out_of_tracebacks_and_printed_settings():
     settings shows none of them either."""
     import io
 
-    from shared.logging import configure_logging, get_logger
+    import structlog
+
+    from shared.logging import configure_logging
 
     stream = io.StringIO()
     configure_logging("test", stream=stream)
@@ -73,7 +75,7 @@ def test_secrets_stay_out_of_tracebacks_and_printed_settings():
     try:
         raise ConnectionError("cannot reach redis://:s3cret-redis@redis:6379/0")
     except ConnectionError:
-        get_logger().exception("stage failed")
+        structlog.get_logger().exception("stage failed")
     line = json.loads(stream.getvalue().splitlines()[-1])
     assert line["exception"][0]["exc_value"] == "cannot reach redis://:***@redis:6379/0"
     assert "s3cret" not in stream.getvalue()
