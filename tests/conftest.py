@@ -181,7 +181,7 @@ def data_dir():
 def hold_raw():
     """Hold raw.car_prices' SHARE UPDATE EXCLUSIVE lock in a transaction of its own: an ingest job
     then writes all its rows into its new partition and waits, uncommitted, to attach it. (The
-    COPY of the 600,000-line file takes about a second: too short to be hit reliably.)"""
+    COPY itself is over too soon to be hit reliably.)"""
     import psycopg2
 
     holder = psycopg2.connect(os.environ["DATABASE_URL"])

@@ -6,9 +6,9 @@ COPY into the batch's own new partition of raw.car_prices (partition.py), with i
 the partition; record the batch and the stage's success in the same transaction.
 A crash at any point leaves nothing of the file visible, and a retry loads it whole.
 
-No ANALYZE of raw here: it samples the whole table (0.4-0.6 s a file at 558,837 lines, and
-concurrent ANALYZEs queue on one lock); the transform analyzes the work tables it builds from a
-run's batches, and autovacuum keeps raw's statistics.
+No ANALYZE of raw here: it samples the whole table (its cost a file is in docs/performance.md,
+and concurrent ANALYZEs queue on one lock); the transform analyzes the work tables it builds from
+a run's batches, and autovacuum keeps raw's statistics.
 """
 
 import csv
