@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from shared.config import settings
-from shared.sqlfile import load_queries
+from shared.sqlfile import load_dbapi_queries, load_queries
 
+LOCKS_SQL = Path(__file__).with_name("locks.sql")
 _engines: dict[tuple[int, str], Engine] = {}
 
 
@@ -53,20 +54,21 @@ def xact_lock(conn, name: str) -> None:
     """Hold an advisory lock named `name` until the current transaction ends.
 
     `conn` is a SQLAlchemy Connection or a DB-API cursor (ingest's COPY and setup use psycopg2's)."""
-    _advisory_lock(conn, "pg_advisory_xact_lock", name)
+    _advisory_lock(conn, "xact_lock", name)
 
 
 def connection_lock(conn, name: str) -> None:
     """Hold an advisory lock named `name` across transactions, until the connection closes
     (setup's, which runs statements that cannot run inside one transaction)."""
-    _advisory_lock(conn, "pg_advisory_lock", name)
+    _advisory_lock(conn, "connection_lock", name)
 
 
-def _advisory_lock(conn, function: str, name: str) -> None:
+def _advisory_lock(conn, query: str, name: str) -> None:
+    params = {"key": advisory_key(name)}
     if isinstance(conn, Connection):
-        conn.execute(sa.text(f"SELECT {function}(:key)"), {"key": advisory_key(name)})
+        conn.execute(sa.text(load_queries(LOCKS_SQL)[query]), params)
     else:
-        conn.execute(f"SELECT {function}(%s)", (advisory_key(name),))
+        conn.execute(load_dbapi_queries(LOCKS_SQL)[query], params)
 
 
 def act_as_pipeline(conn: Connection) -> None:

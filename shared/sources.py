@@ -44,11 +44,11 @@ def expand_sources(paths: list[str], data_dir: Path, must_exist: bool = False) -
             if not candidates:
                 raise BadInputError(f"{raw}: the directory holds no .csv or .csv.gz file")
         else:
-            if must_exist and not Path(raw).exists():
-                raise BadInputError(f"{raw}: no such file (DATA_DIR is {Path(data_dir).resolve()})")
             candidates = [raw]
         for candidate in candidates:
             path = str(confine(candidate, data_dir))
+            if must_exist and not Path(path).exists():
+                raise BadInputError(f"{raw}: no such file (DATA_DIR is {Path(data_dir).resolve()})")
             if path not in files:
                 files.append(path)
     return files

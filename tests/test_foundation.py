@@ -248,6 +248,8 @@ def test_a_missing_source_is_refused_at_enqueue_when_the_cli_sees_data_dir(
     proc = run_cli("run", "--source", str(good), "--source", str(typo))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"{typo}: no such file" in proc.stderr and proc.stdout == ""
+    outside = run_cli("run", "--source", "/nonexistent/typo.csv")  # confinement is checked first
+    assert outside.returncode == 2 and "outside the data directory" in outside.stderr, outside.stderr
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM meta.pipeline_runs")).scalar() == 0
     assert redis_conn.keys("rq:job:*") == [], "nothing was enqueued"
