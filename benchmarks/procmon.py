@@ -4,44 +4,30 @@ An RQ worker forks a "work horse" child for every job, and the job's memory peak
 which lives only while the job runs. So the peak of a worker is the largest peak of any process in
 its tree: the worker itself, its work horses and its scheduler.
 
-`PeakRss` polls every `interval` seconds from a background thread. For every root it walks the
-descendants (/proc/<pid>/task/<tid>/children) and reads VmHWM from /proc/<pid>/status: the
-"high water mark", the largest RSS the process has had so far, kept by the kernel. Because VmHWM is
-already a peak, a child is measured correctly as long as it is seen once before it exits; only what
-it grows in its last `interval` seconds could be missed.
+`PeakRss` polls every `interval` seconds from a background thread. For every root it finds the
+descendants (psutil, as the tests do) and reads VmHWM from /proc/<pid>/status: the "high water
+mark", the largest RSS the process has had so far, kept by the kernel (psutil does not report
+it). Because VmHWM is already a peak, a child is measured correctly as long as it is seen once
+before it exits; only what it grows in its last `interval` seconds could be missed.
 
     with PeakRss({"ingest-1": proc.pid}) as rss:
         ...                      # the work
     rss.peaks["ingest-1"]        # bytes
 """
 
-import os
 import threading
 from pathlib import Path
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _children(pid: int) -> list[int]:
-    """Direct children of `pid` (of all its threads); [] if it is gone."""
-    found = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            text = (task / "children").read_text()
-            found += [int(child) for child in text.split()]
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        pass
-    return found
+import psutil
 
 
 def descendants(pid: int) -> list[int]:
-    """`pid` and every process below it."""
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo += _children(current)
-    return tree
+    """`pid` and every process below it ([] if it is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return [pid, *(child.pid for child in root.children(recursive=True))]
+    except psutil.Error:  # gone, or not ours to read
+        return []
 
 
 def high_water_mark(pid: int) -> int:
@@ -58,11 +44,10 @@ def high_water_mark(pid: int) -> int:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds `pid` has used so far (0 if it is gone)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:  # gone, or not ours to read
         return 0.0
-    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5), after "pid (comm)"
-    return (utime + stime) / CLOCK_TICKS
+    return times.user + times.system
 
 
 class PeakRss:

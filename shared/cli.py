@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import sqlalchemy.exc
 from rq.utils import import_attribute
 
-from shared import db, ledger, queues
+from shared import db, ledger, queues, render
 from shared.config import mask_url, settings
 from shared.errors import BadInputError, ConfigError
 from shared.logging import configure_logging
@@ -132,12 +132,14 @@ def run(sources, more_sources, force, wait, as_json, timeout):
 def _expand(paths, data_dir):
     from shared.sources import expand_sources
 
-    return expand_sources(list(paths), data_dir)
+    # Where the CLI sees the data directory (compose's cli service, `make run`), a wrong path is
+    # refused now; elsewhere the ingest worker finds it missing and fails the run.
+    return expand_sources(list(paths), data_dir, must_exist=data_dir.is_dir())
 
 
 def _wait(run_id: str, as_json: bool, timeout: float) -> int:
     deadline = time.monotonic() + timeout
-    seen: dict[tuple, str] = {}
+    progress = render.Progress()
     status = None
     while time.monotonic() < deadline:
         try:
@@ -147,11 +149,7 @@ def _wait(run_id: str, as_json: bool, timeout: float) -> int:
             status = None  # the setup job has not created the ledger yet
         if status:
             if not as_json:
-                for stage in status["stages"]:
-                    key = (stage["stage"], stage["task"])
-                    if seen.get(key) != stage["status"]:
-                        seen[key] = stage["status"]
-                        click.echo(f"  {_label(stage):<40} {stage['status']}")
+                progress.show(status)
             if status["status"] in ("succeeded", "failed", "cancelled"):
                 break
         time.sleep(0.1)  # a primary-key read: polling often costs nothing
@@ -160,67 +158,8 @@ def _wait(run_id: str, as_json: bool, timeout: float) -> int:
             click.echo(f"gave up waiting after {timeout}s", err=True)
     if status is None:
         _fail(f"run {run_id} is not in the ledger", EXIT_FAILED)
-    _print_status(status, as_json)
+    render.status(status, as_json)
     return 0 if status["status"] == "succeeded" else EXIT_FAILED
-
-
-def _label(stage: dict) -> str:
-    task = stage["task"].rsplit("/", 1)[-1]
-    return f"{stage['stage']} {task}".strip()
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, str) and len(value) >= 19 and value[10] == "T":
-        return value[11:19]
-    return str(value)
-
-
-def _print_status(status: dict, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(status, indent=2, default=str))
-        return
-    click.echo(
-        f"run {status['run_id']}  {status['status'].upper()}  ({status['kind']}, created "
-        f"{status['created_at'][:19]})"
-    )
-    if status["error"]:
-        click.echo(f"error: {status['error']}")
-    header = ("stage", "status", "try", "rows_in", "rows_out", "rejected", "started", "finished", "error")
-    rows = [
-        (
-            _label(s),
-            s["status"],
-            s["attempt"],
-            s["rows_in"],
-            s["rows_out"],
-            s["rows_rejected"],
-            s["started_at"],
-            s["finished_at"],
-            (s["error"] or "")[:70],
-        )
-        for s in status["stages"]
-    ]
-    _table(header, rows)
-    if status["quality"]:
-        click.echo("quality checks:")
-        _table(
-            ("check", "status", "observed", "threshold", "blocking"),
-            [
-                (q["check"], q["status"], q["observed"], q["threshold"], q["blocking"])
-                for q in status["quality"]
-            ],
-        )
-
-
-def _table(header, rows) -> None:
-    cells = [[str(h) for h in header]] + [[_fmt(v) for v in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    for n, row in enumerate(cells):
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-        if n == 0:
-            click.echo("  ".join("-" * w for w in widths))
 
 
 @cli.command()
@@ -232,7 +171,7 @@ def status(run_id, as_json):
     found = _read(ledger.get_status, run_id)
     if found is None:
         _fail(f"no run {run_id} in the ledger", EXIT_USAGE)
-    _print_status(found, as_json)
+    render.status(found, as_json)
 
 
 def _uuid(value: str) -> None:
@@ -245,28 +184,15 @@ def _uuid(value: str) -> None:
 @cli.command()
 @click.option("--limit", default=20, show_default=True, help="How many recent runs to list.")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
-def runs(limit, as_json):
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Also list runs that only ran setup (no sources), e.g. the bootstrap's.",
+)
+def runs(limit, as_json, show_all):
     """List recent runs, newest first."""
-    rows = _read(ledger.list_runs, limit)
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
-        return
-    _table(
-        ("run_id", "kind", "status", "created", "files", "ingested", "published", "error"),
-        [
-            (
-                r["run_id"],
-                r["kind"],
-                r["status"],
-                str(r["created_at"])[:19],
-                r["n_sources"],
-                r["rows_ingested"],
-                r["rows_published"],
-                (r["error"] or "")[:60],
-            )
-            for r in rows
-        ],
-    )
+    render.runs(_read(ledger.list_runs, limit, show_all), as_json)
 
 
 @cli.command()
@@ -299,7 +225,7 @@ def setup(as_json):
     except Exception as exc:
         _fail(f"setup failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
     found = _read(ledger.get_status, spec.run_id)
-    _print_status(found, as_json)
+    render.status(found, as_json)
 
 
 @cli.command()
@@ -325,7 +251,7 @@ def retry(run_id):
             EXIT_USAGE,
         )
     _enqueue(spec, plan, connection, recorded=True)
-    click.echo(f"run {run_id} requeued: {', '.join(_label(p.__dict__) for p in plan)}")
+    click.echo(f"run {run_id} requeued: {', '.join(render.label(p.__dict__) for p in plan)}")
 
 
 @cli.command()

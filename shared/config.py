@@ -55,10 +55,6 @@ class Settings:
             shown.append(f"{name}={value!r}")
         return f"Settings({', '.join(shown)})"
 
-    @property
-    def database_name(self) -> str:
-        return urlsplit(self.database_url).path.lstrip("/")
-
 
 def mask_url(url: str) -> str:
     """The URL with its password replaced by ***, safe to log."""

@@ -6,15 +6,15 @@ a forked child never reuses its parent's sockets.
 
 import hashlib
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 
 from shared.config import settings
-from shared.sqlfile import load_queries
+from shared.sqlfile import load_dbapi_queries, load_queries
 
+LOCKS_SQL = Path(__file__).with_name("locks.sql")
 _engines: dict[tuple[int, str], Engine] = {}
 
 
@@ -45,30 +45,30 @@ def dispose_all() -> None:
     _engines.clear()
 
 
-def read_sql(path: Path) -> str:
-    return Path(path).read_text(encoding="utf-8")
-
-
 def advisory_key(name: str) -> int:
     """A stable signed 64-bit advisory lock key for a name (same in every process and version)."""
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-def xact_lock(conn: Connection, name: str) -> None:
-    """Hold an advisory lock named `name` until the current transaction ends."""
-    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(name)})
+def xact_lock(conn, name: str) -> None:
+    """Hold an advisory lock named `name` until the current transaction ends.
+
+    `conn` is a SQLAlchemy Connection or a DB-API cursor (ingest's COPY and setup use psycopg2's)."""
+    _advisory_lock(conn, "xact_lock", name)
 
 
-@contextmanager
-def session_lock(conn: Connection, name: str):
-    """Hold an advisory lock named `name` for the block, across transactions of `conn`."""
-    key = advisory_key(name)
-    conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-    try:
-        yield
-    finally:
-        if not conn.closed and not conn.invalidated:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+def connection_lock(conn, name: str) -> None:
+    """Hold an advisory lock named `name` across transactions, until the connection closes
+    (setup's, which runs statements that cannot run inside one transaction)."""
+    _advisory_lock(conn, "connection_lock", name)
+
+
+def _advisory_lock(conn, query: str, name: str) -> None:
+    params = {"key": advisory_key(name)}
+    if isinstance(conn, Connection):
+        conn.execute(sa.text(load_queries(LOCKS_SQL)[query]), params)
+    else:
+        conn.execute(load_dbapi_queries(LOCKS_SQL)[query], params)
 
 
 def act_as_pipeline(conn: Connection) -> None:

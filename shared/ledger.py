@@ -200,8 +200,10 @@ def get_status(conn: Connection, run_id: str) -> dict | None:
     }
 
 
-def list_runs(conn: Connection, limit: int) -> list[dict]:
-    return [dict(row) for row in conn.execute(Q["list_runs"], {"limit": limit}).mappings()]
+def list_runs(conn: Connection, limit: int, with_setup_only: bool = False) -> list[dict]:
+    """The latest runs, newest first; runs that only ran setup (no sources) if asked for."""
+    params = {"limit": limit, "with_setup_only": with_setup_only}
+    return [dict(row) for row in conn.execute(Q["list_runs"], params).mappings()]
 
 
 def open_stages(conn: Connection, older_than_seconds: float) -> list[dict]:

@@ -121,7 +121,10 @@ SELECT r.run_id, r.kind, r.status, r.created_at, r.finished_at, r.failed_stage, 
        jsonb_array_length(r.sources) AS n_sources,
        (SELECT sum(rows_out) FROM meta.stage_runs s WHERE s.run_id = r.run_id AND s.stage = 'ingest') AS rows_ingested,
        (SELECT sum(rows_out) FROM meta.stage_runs s WHERE s.run_id = r.run_id AND s.stage = 'transform') AS rows_published
-  FROM meta.pipeline_runs r ORDER BY r.created_at DESC LIMIT :limit
+  FROM meta.pipeline_runs r
+ -- A run with no sources only ran setup (the bootstrap, `pipeline setup`): listed on request only.
+ WHERE :with_setup_only OR r.kind <> 'run' OR jsonb_array_length(r.sources) > 0
+ ORDER BY r.created_at DESC LIMIT :limit
 
 -- name: open_stages
 -- Jobs the ledger still believes in, last touched before the cutoff: the sweeper checks them against RQ.

@@ -39,6 +39,19 @@ _dict_tracebacks = structlog.processors.ExceptionRenderer(
 )
 
 
+class _MaintenanceAtDebug(logging.Filter):
+    """RQ logs its periodic registry cleaning at INFO, every few seconds per worker; those lines say
+    nothing happened, so they are DEBUG records here (shown only when LOG_LEVEL=DEBUG)."""
+
+    ROUTINE = ("Worker %s: cleaning registries for queue: %s", "Worker %s: cleaning group registries")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and record.msg in self.ROUTINE:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json", stream=None) -> None:
     """Configure structlog and the stdlib root logger (rq logs through it) for one process.
 
@@ -76,6 +89,9 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json", stre
     root.setLevel(level)
     for noisy in ("rq.worker", "rq.queue", "rq.job", "rq.scheduler"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))
+    rq_worker = logging.getLogger("rq.worker")
+    if not any(isinstance(f, _MaintenanceAtDebug) for f in rq_worker.filters):
+        rq_worker.addFilter(_MaintenanceAtDebug())
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
 
@@ -83,11 +99,3 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json", stre
 def bind_context(**fields) -> None:
     """Add fields (stage, run_id, job_id, source) to every later log line of this process."""
     structlog.contextvars.bind_contextvars(**{k: v for k, v in fields.items() if v is not None})
-
-
-def unbind_context(*names: str) -> None:
-    structlog.contextvars.unbind_contextvars(*names)
-
-
-def get_logger(name: str | None = None):
-    return structlog.get_logger(name)

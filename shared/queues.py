@@ -8,7 +8,7 @@ import contextlib
 from dataclasses import dataclass
 
 import redis
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
@@ -23,6 +23,7 @@ JOB_FUNCTIONS = {
     "transform": "services.transform.job.transform_run",
 }
 REBUILD_FUNCTION = "services.transform.job.rebuild_staging"
+ON_FAILURE = "shared.worker.abandoned_jobs_are_not_retried"  # every job's: a dead worker's job is not retried
 
 _redis: dict[str, redis.Redis] = {}
 
@@ -102,6 +103,7 @@ def enqueue_plan(spec: RunSpec, plan: list[PlannedJob], connection: redis.Redis 
                     job_id=planned.job_id,
                     depends_on=previous or None,
                     retry=retry_policy(),
+                    on_failure=Callback(ON_FAILURE),
                     timeout=settings().job_timeout,
                     result_ttl=7 * 24 * 3600,
                     failure_ttl=30 * 24 * 3600,

@@ -23,11 +23,12 @@ def confine(path: str | Path, data_dir: Path) -> Path:
     return absolute
 
 
-def expand_sources(paths: list[str], data_dir: Path) -> list[str]:
+def expand_sources(paths: list[str], data_dir: Path, must_exist: bool = False) -> list[str]:
     """Files in the order given; directories give their CSV files, globs their matches, sorted.
 
-    A path that does not exist is kept as it is: its ingest job fails with a clear error,
-    recorded in the ledger like any other bad input.
+    With `must_exist` (the CLI, when it sees DATA_DIR) a file that does not exist is refused here,
+    before anything is enqueued. Otherwise it is kept as it is: its ingest job fails with a clear
+    error, recorded in the ledger like any other bad input (as for a file that vanishes meanwhile).
     """
     files: list[str] = []
     for raw in paths:
@@ -46,6 +47,8 @@ def expand_sources(paths: list[str], data_dir: Path) -> list[str]:
             candidates = [raw]
         for candidate in candidates:
             path = str(confine(candidate, data_dir))
+            if must_exist and not Path(path).exists():
+                raise BadInputError(f"{raw}: no such file (DATA_DIR is {Path(data_dir).resolve()})")
             if path not in files:
                 files.append(path)
     return files

@@ -5,7 +5,13 @@ each heartbeat) and some worker cleans the registry, by default every 10 minutes
 heartbeat every 5 s, a job whose worker missed 20 s of heartbeats counts as abandoned, and every
 worker runs maintenance every 5-10 s (between two 5 s dequeue waits). The sweeper then brings the
 ledger in line with RQ: a job RQ reports failed, abandoned or lost fails its stage and run, so
-nothing shows `running` forever; a dead worker's stage is failed about 20-35 s after its death.
+nothing shows `running` forever: a dead worker's stage is failed once its heartbeat grace and
+then the next sweep have passed.
+
+RQ is configured through its public options (job_monitoring_interval, maintenance_interval,
+worker_ttl) and a job callback (`abandoned_jobs_are_not_retried`, every job's on_failure).
+PipelineWorker overrides four worker methods where RQ 3 has no option; each says why, and which
+test fails without it.
 """
 
 import itertools
@@ -18,7 +24,7 @@ import time
 import redis
 import structlog
 from rq import Worker
-from rq.exceptions import NoSuchJobError
+from rq.exceptions import AbandonedJobError, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq.utils import now
@@ -44,27 +50,27 @@ def _last_error(job: Job) -> str:
     return lines[-1] if lines else "no error recorded by RQ"
 
 
-def _mark_abandoned(connection: redis.Redis) -> None:
-    """Jobs whose worker died (heartbeat expired) are failed, not retried: an operator resumes the run
-    with `pipeline retry`, because a job that kills its worker may do it again."""
+def abandoned_jobs_are_not_retried(job: Job, connection, exc_type, exc_value, traceback) -> None:
+    """Every job's on_failure callback (see queues.enqueue_plan). RQ calls it when it cleans up a
+    started job whose heartbeat expired, before it decides on a retry: such a job is failed, not
+    retried, because a job that kills its worker may do it again; an operator resumes the run with
+    `pipeline retry`. Other failures are the stage's own to handle (shared.stage)."""
+    if exc_type is not None and issubclass(exc_type, AbandonedJobError):
+        job.retries_left = 0
+        log.warning("job abandoned", job_id=job.id, stage=job.origin, worker=job.worker_name)
+
+
+def _clean_started_registries(connection: redis.Redis) -> None:
+    """Move abandoned jobs of every stage to RQ's failed registry, whether or not a worker of that
+    stage is alive (RQ's own cleaning covers only the worker's queues, one worker at a time)."""
     for stage in ledger.STAGES:
-        registry = StartedJobRegistry(stage, connection=connection)
-        for job_id in registry.get_expired_job_ids():
-            try:
-                job = Job.fetch(job_id, connection=connection)
-            except NoSuchJobError:
-                continue
-            if job.get_status() == JobStatus.STARTED:
-                job.retries_left = 0
-                job.save()
-                log.warning("job abandoned", job_id=job_id, stage=stage, worker=job.worker_name)
-        registry.cleanup()
+        StartedJobRegistry(stage, connection=connection).cleanup()
 
 
 def sweep(connection: redis.Redis | None = None, grace: float = SWEEP_GRACE) -> int:
     """Fail the ledger entries of jobs RQ no longer runs; returns how many were failed."""
     connection = connection or queues.redis_connection()
-    _mark_abandoned(connection)
+    _clean_started_registries(connection)
     failed = 0
     with db.engine().begin() as conn:
         for row in ledger.open_stages(conn, grace):
@@ -115,36 +121,38 @@ class PipelineWorker(Worker):
     stop_requested = False  # set by SIGTERM/SIGINT: run_worker must not start the worker again
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
-        # RQ keeps a started job alive 60 s past each heartbeat; ours beat every 5 s, so 20 s of
-        # silence means the worker is gone. Never longer than RQ's own value (job timeouts).
+        # RQ keeps a started job alive a fixed 60 s past each heartbeat (no option sets it); ours
+        # beat every 5 s, so 20 s of silence means the worker is gone. Never longer than RQ's own
+        # value (job timeouts). Pinned by test_ingest_worker_killed_mid_copy_... (HEARTBEAT_DEADLINE).
         return min(
             super().get_heartbeat_ttl(job, working_time), self.job_monitoring_interval + HEARTBEAT_GRACE
         )
 
     def maintain_heartbeats(self, job: Job, execution) -> None:
+        # RQ lets a Redis error of a heartbeat out of its wait for the work horse: the worker loop
+        # ends while the horse still works. The horse goes on (its work is in PostgreSQL); the next
+        # beat may reach Redis again. Pinned by test_a_busy_worker_survives_a_redis_restart_....
         try:
             super().maintain_heartbeats(job, execution)
         except REDIS_DOWN as exc:
-            # The work horse goes on (its work is in PostgreSQL); the next beat may reach Redis again.
             log.warning("heartbeat failed: Redis unavailable", job_id=job.id, error=str(exc))
 
     def run_maintenance_tasks(self):
+        # RQ has no hook for periodic work of our own, and the sweep must run where some process
+        # always runs: in every worker, after RQ's own cleaning. Pinned by the SIGKILL tests
+        # (`abandoned`) and test_a_busy_worker_survives_a_redis_restart_... (`job lost`).
         super().run_maintenance_tasks()
         try:
             sweep(self.connection)
         except Exception as exc:  # never let bookkeeping kill the worker
             log.error("ledger sweep failed", error=f"{type(exc).__name__}: {exc}")
 
-    def clean_registries(self):
-        # RQ's own maintenance lock lasts the maintenance interval; ours is short, so clean directly.
-        for queue in self.queues:
-            StartedJobRegistry(queue.name, connection=self.connection).cleanup()
-        super().clean_registries()
-
     def request_stop(self, signum, frame):
         """Warm shutdown: finish the current job, take no other. When busy, RQ notes the stop and then
         records it in Redis; with Redis down that raised inside the signal handler, out of the wait
-        for the work horse, and the worker gave up on its job."""
+        for the work horse, and the worker gave up on its job. `stop_requested` tells run_worker not
+        to start the worker again. Pinned by test_sigterm_while_busy_without_redis_... and
+        test_an_idle_worker_reconnects_after_a_redis_restart."""
         self.stop_requested = True
         try:
             super().request_stop(signum, frame)
@@ -153,8 +161,10 @@ class PipelineWorker(Worker):
 
     def request_force_stop(self, signum, frame):
         """Cold shutdown (a second signal): RQ kills the work horse, whose transaction PostgreSQL then
-        rolls back; the job is failed in RQ and in the ledger at once, not left `started` until its
-        heartbeat expires. `pipeline retry` resumes the run."""
+        rolls back, and exits with the job still `started`: no callback runs (on_stopped is for
+        `rq`'s stop-job command only, on_failure for the registry cleaning once the heartbeat
+        expires). So the job is failed here, in RQ and in the ledger at once. `pipeline retry`
+        resumes the run. Pinned by test_second_sigterm_abandons_the_job_cleanly_and_retry_completes."""
         execution = self.execution if self.horse_pid else None
         signal.setitimer(signal.ITIMER_REAL, 0)  # no horse-monitor alarm may interrupt the shutdown
         try:

@@ -65,7 +65,9 @@ def test_secrets_stay_out_of_tracebacks_and_printed_settings():
     settings shows none of them either."""
     import io
 
-    from shared.logging import configure_logging, get_logger
+    import structlog
+
+    from shared.logging import configure_logging
 
     stream = io.StringIO()
     configure_logging("test", stream=stream)
@@ -73,7 +75,7 @@ def test_secrets_stay_out_of_tracebacks_and_printed_settings():
     try:
         raise ConnectionError("cannot reach redis://:s3cret-redis@redis:6379/0")
     except ConnectionError:
-        get_logger().exception("stage failed")
+        structlog.get_logger().exception("stage failed")
     line = json.loads(stream.getvalue().splitlines()[-1])
     assert line["exception"][0]["exc_value"] == "cannot reach redis://:***@redis:6379/0"
     assert "s3cret" not in stream.getvalue()
@@ -135,6 +137,24 @@ def test_logs_are_json_lines_with_context(workers, data_dir):
             assert event["service"] == stage
         finished = next(e for e in events if e["event"] == "stage finished")
         assert "seconds" in finished and "rows_out" in finished
+
+
+def test_rq_registry_cleaning_is_logged_at_debug_only(workers):
+    """RQ's periodic maintenance lines fill the logs every few seconds; at INFO they are not shown."""
+
+    def cleaning(stage: str) -> list[dict]:
+        return [e for e in workers.logs(stage) if "cleaning registries" in str(e.get("event"))]
+
+    workers.start("ingest", env={"LOG_LEVEL": "DEBUG"})
+    workers.start("setup")  # LOG_LEVEL=INFO
+    deadline = time.monotonic() + 60
+    while len(cleaning("ingest")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    debug_lines = cleaning("ingest")
+    assert len(debug_lines) >= 2, "the DEBUG worker shows its maintenance, once per interval"
+    assert {e["level"] for e in debug_lines} == {"debug"}
+    assert cleaning("setup") == [], "the INFO worker cleaned its registries too, without a line"
+    assert any("Listening on setup" in str(e.get("event")) for e in workers.logs("setup"))
 
 
 def test_a_failed_stage_fails_the_run_and_later_stages_are_not_run(workers, data_dir, redis_conn):
@@ -219,6 +239,37 @@ def test_redis_down_fails_the_cli_clearly_and_enqueues_nothing(engine, clean_db,
         assert conn.execute(sa.text("SELECT count(*) FROM meta.pipeline_runs")).scalar() == 0
 
 
+def test_a_missing_source_is_refused_at_enqueue_when_the_cli_sees_data_dir(
+    engine, clean_db, data_dir, redis_conn
+):
+    good = data_dir / "one.csv"
+    good.write_text(HEADER_LINE + "\n" + GOOD + "\n")
+    typo = data_dir / "typo.csv"
+    proc = run_cli("run", "--source", str(good), "--source", str(typo))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{typo}: no such file" in proc.stderr and proc.stdout == ""
+    outside = run_cli("run", "--source", "/nonexistent/typo.csv")  # confinement is checked first
+    assert outside.returncode == 2 and "outside the data directory" in outside.stderr, outside.stderr
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM meta.pipeline_runs")).scalar() == 0
+    assert redis_conn.keys("rq:job:*") == [], "nothing was enqueued"
+
+
+def test_a_cli_that_cannot_see_data_dir_leaves_the_check_to_the_worker(
+    engine, clean_db, redis_conn, tmp_path
+):
+    elsewhere = tmp_path / "only-the-workers-see-this"  # DATA_DIR of the workers, not on this machine
+    source = str(elsewhere / "typo.csv")
+    proc = run_cli("run", "--json", "--source", source, env={"DATA_DIR": str(elsewhere)})
+    assert proc.returncode == 0, proc.stderr
+    run_id = json.loads(proc.stdout)["run_id"]
+    with engine.connect() as conn:
+        sources = conn.execute(
+            sa.text("SELECT sources FROM meta.pipeline_runs WHERE run_id = :r"), {"r": run_id}
+        ).scalar()
+    assert sources == [source]
+
+
 def test_every_command_has_help():
     commands = ["run", "status", "runs", "worker", "setup", "retry", "cancel", "rebuild", "sample", "health"]
     for command in commands:
@@ -229,8 +280,37 @@ def test_every_command_has_help():
 def test_runs_lists_recent_runs(workers):
     workers.start_all()
     ids = [json.loads(run_cli("run", "--wait", "--json", check=True).stdout)["run_id"] for _ in range(2)]
-    listed = json.loads(run_cli("runs", "--limit", "5", "--json", check=True).stdout)
+    listed = json.loads(run_cli("runs", "--limit", "5", "--all", "--json", check=True).stdout)
     assert [r["run_id"] for r in listed][:2] == ids[::-1]
+
+
+def test_runs_leaves_setup_only_runs_out_unless_asked(workers, data_dir):
+    """The bootstrap's setup step is not a run of 0 files in the default listing."""
+    workers.start_all()
+    setup_only = json.loads(run_cli("setup", "--json", check=True).stdout)["run_id"]
+    path = data_dir / "one.csv"
+    path.write_text(HEADER_LINE + "\n" + GOOD + "\n")
+    loaded = json.loads(run_cli("run", "--wait", "--json", "--source", str(path), check=True).stdout)[
+        "run_id"
+    ]
+    default = json.loads(run_cli("runs", "--json", check=True).stdout)
+    assert [r["run_id"] for r in default] == [loaded]
+    assert default[0]["n_sources"] == 1
+    listed = json.loads(run_cli("runs", "--all", "--json", check=True).stdout)
+    assert [r["run_id"] for r in listed] == [loaded, setup_only]
+    text = run_cli("runs", check=True).stdout
+    assert loaded in text and setup_only not in text
+
+
+def test_the_committed_env_is_the_example_with_a_header():
+    """.env (local placeholders, committed) and .env.example (the documented contract) say the same."""
+    from tests.conftest import ROOT
+
+    example = (ROOT / ".env.example").read_text(encoding="utf-8")
+    committed = (ROOT / ".env").read_text(encoding="utf-8")
+    header, _, rest = committed.partition("\n\n")
+    assert all(line.startswith("#") for line in header.splitlines()), header
+    assert rest == example
 
 
 def test_setup_url_lends_credentials_but_never_changes_the_database():

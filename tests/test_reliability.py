@@ -15,15 +15,29 @@ import time
 import uuid
 from pathlib import Path
 
+import psutil
 import psycopg2
 import pytest
 import sqlalchemy as sa
 
 from shared.dataset import HEADER_LINE
-from tests.conftest import DATA_DIR, GOOD, ROOT, descendants, hold_raw, kill_tree, run_cli, wait_for_run
+from tests.conftest import (
+    DATA_DIR,
+    GOOD,
+    ROOT,
+    descendants,
+    enqueue_around_cli,
+    hold_raw,
+    kill_tree,
+    run_cli,
+    wait_for_run,
+)
 
 BIG_ROWS = 600_000  # about 93 MB: COPY runs for seconds, long enough to be hit mid-way
 ABANDON_DEADLINE = 120  # the promise: a dead worker's stage is failed in the ledger within 2 minutes
+# RQ alone would keep a dead worker's job `started` 65 s past its last heartbeat
+# (PipelineWorker.get_heartbeat_ttl shortens that to 25 s).
+HEARTBEAT_DEADLINE = 60
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -206,6 +220,9 @@ def test_ingest_worker_killed_mid_copy_is_failed_then_retry_loads_exactly_once(w
         workers.start("transform")
     run_id = start_run(str(big_file))
     wait_until(lambda: backends(engine, "copy"), 120, "the COPY to start", interval=0.05)
+    # A worker of the same stage stays alive: its own registry cleaning must not retry the dead
+    # worker's job either (every job's on_failure callback, shared.worker).
+    workers.start("ingest")
     time.sleep(0.5)  # well inside the COPY
     assert backends(engine, "copy"), "the COPY is still running when the worker is killed"
     killed_at = time.monotonic()
@@ -218,8 +235,10 @@ def test_ingest_worker_killed_mid_copy_is_failed_then_retry_loads_exactly_once(w
     detected = time.monotonic() - killed_at
     assert status["status"] == "failed", status
     assert detected < ABANDON_DEADLINE
+    assert detected < HEARTBEAT_DEADLINE, f"abandoned job detected after {detected:.1f}s"
     ingest = stage_rows(status, "ingest")[0]
     assert ingest["status"] == "failed" and ingest["error"].startswith("abandoned: worker ingest-"), ingest
+    assert ingest["attempt"] == 1, "the job was not retried by RQ"
     assert status["failed_stage"] == "ingest" and "abandoned" in status["error"]
     later = [s["status"] for s in status["stages"] if s["stage"] == "transform"]
     assert later == ["not_run"]
@@ -240,6 +259,31 @@ def test_ingest_worker_killed_mid_copy_is_failed_then_retry_loads_exactly_once(w
     if has_transform():
         assert_published_exactly(engine)
     print(f"abandoned job detected after {detected:.1f}s")
+
+
+@pytest.mark.timeout(60)
+def test_an_abandoned_job_is_failed_not_retried_whoever_cleans_the_registry(redis_conn):
+    """RQ's own registry cleaning (any worker's, rq-dashboard's) retries a dead worker's job while
+    it has retries left; every job's on_failure callback (shared.worker) makes it fail instead."""
+    from rq.executions import Execution
+    from rq.registry import FailedJobRegistry, StartedJobRegistry
+
+    from shared import queues
+
+    spec = queues.RunSpec(run_id=str(uuid.uuid4()), sources=[])
+    (job,) = queues.enqueue_plan(spec, queues.plan_run(spec), redis_conn)
+    assert job.retries_left == 2
+    queue = queues.queue("setup", redis_conn)
+    queue.remove(job)
+    with redis_conn.pipeline() as pipe:  # what a worker does as it starts the job; then it dies
+        job.prepare_for_execution("dead-worker", pipe)
+        Execution.create(job, ttl=1, pipeline=pipe, worker_name="dead-worker")
+        pipe.execute()
+    time.sleep(1.5)  # its heartbeat expires
+    StartedJobRegistry("setup", connection=redis_conn).cleanup()  # RQ's cleaning, as every worker runs it
+    assert job.get_status() == "failed"
+    assert job.id in FailedJobRegistry("setup", connection=redis_conn).get_job_ids()
+    assert queue.job_ids == [], "not requeued"
 
 
 # --- SIGTERM: warm shutdown finishes the job, a second signal abandons it cleanly -------------------
@@ -445,7 +489,7 @@ def test_sigterm_while_busy_without_redis_finishes_the_job_and_stops(
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=90) == 0, "the worker stops once its job is done, Redis or not"
     # It waited for its work horse: in a container, an orphan would die with the worker mid-job.
-    assert horses and not [pid for pid in horses if Path(f"/proc/{pid}").exists()]
+    assert horses and not [pid for pid in horses if psutil.pid_exists(pid)]
     ingest = stage_rows(status_of(run_id), "ingest")[0]
     assert (ingest["status"], ingest["attempt"]) == ("succeeded", 1), ingest
     rows, rejects, batches = raw_counts(engine, medium_file.name)
@@ -561,7 +605,7 @@ def test_two_retries_at_once_enqueue_the_run_once(workers, engine, data_dir):
     workers.start("ingest")
     workers.start("ingest")
     path = data_dir / "late.csv"
-    run_id = start_run(str(path))
+    run_id = enqueue_around_cli(str(path))  # `pipeline run` would refuse the missing file at once
     status = wait_stage(run_id, "ingest", ("failed",), timeout=60)
     assert "late.csv: no such file" in stage_rows(status, "ingest")[0]["error"]
     path.write_text(HEADER_LINE + "\n" + (GOOD + "\n") * 20_000)
@@ -704,7 +748,7 @@ def test_two_runs_of_the_same_file_at_once_load_it_once_and_transforms_serialize
     holder.autocommit = True
     try:
         with holder.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", (db.advisory_key(TRANSFORM_LOCK),))
+            db.connection_lock(cur, TRANSFORM_LOCK)
         runs = [start_run(str(medium_file)), start_run(str(medium_file), str(extra))]
         for run_id in runs:
             wait_stage(run_id, "transform", ("running",), timeout=120)

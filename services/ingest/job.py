@@ -7,9 +7,9 @@ split-trim records (a second COPY into the same partition) and its rejects; atta
 record the batch and the stage's success in the same transaction.
 A crash at any point leaves nothing of the file visible, and a retry loads it whole.
 
-No ANALYZE of raw here: it samples the whole table (0.4-0.6 s a file at 558,837 lines, and
-concurrent ANALYZEs queue on one lock); the transform analyzes the work tables it builds from a
-run's batches, and autovacuum keeps raw's statistics.
+No ANALYZE of raw here: it samples the whole table (its cost a file is in docs/performance.md,
+and concurrent ANALYZEs queue on one lock); the transform analyzes the work tables it builds from
+a run's batches, and autovacuum keeps raw's statistics.
 """
 
 import csv
@@ -23,13 +23,13 @@ from pathlib import Path
 
 from services.ingest import partition
 from services.ingest.reader import CopyFeed, Counts, RecordSplitter, Reject, read_header
-from shared.db import act_as_pipeline, advisory_key
+from shared.db import act_as_pipeline, xact_lock
 from shared.errors import BadInputError
 from shared.sources import confine
-from shared.sqlfile import load_queries
+from shared.sqlfile import load_dbapi_queries
 from shared.stage import StageContext, stage_job
 
-Q = load_queries(Path(__file__).with_name("ingest.sql"))
+Q = load_dbapi_queries(Path(__file__).with_name("ingest.sql"))
 GZIP_MAGIC = b"\x1f\x8b"
 COPY_READ_SIZE = 1 << 20
 
@@ -83,7 +83,7 @@ class RejectSpool:
 def _find_previous(cur, sha256: str):
     """The first load of this content, if any, under a lock held until commit: the same content
     enqueued twice at once is loaded once."""
-    cur.execute("SELECT pg_advisory_xact_lock(%s)", (advisory_key(f"carsales:ingest:{sha256}"),))
+    xact_lock(cur, f"carsales:ingest:{sha256}")
     cur.execute(Q["previous_load"], {"sha256": sha256})
     return cur.fetchone()
 

@@ -15,7 +15,7 @@ from psycopg2 import sql
 from psycopg2.extensions import encrypt_password
 from sqlalchemy.engine import make_url
 
-from shared.db import advisory_key
+from shared.db import connection_lock
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 GRANTS_SQL = Path(__file__).with_name("grants.sql")
@@ -70,7 +70,7 @@ def ensure_database(url: str, log) -> bool:
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", (advisory_key(LOCK_NAME),))
+            connection_lock(cur, LOCK_NAME)
             cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,))
             if cur.fetchone():
                 return False
@@ -113,7 +113,7 @@ def migrate(url: str, passwords: dict[str, str | None], log) -> SetupResult:
     conn = _connect(url)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", (advisory_key(LOCK_NAME),))
+            connection_lock(cur, LOCK_NAME)
             conn.commit()
             result.roles_created = ensure_roles(cur, passwords, log)
             database = sql.Identifier(make_url(url).database)
