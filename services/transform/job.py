@@ -6,8 +6,8 @@ One transaction does it all, under the advisory lock `carsales:transform`:
 2. build the work tables (sql/work.sql): two passes over the raw lines, the rest on small maps;
 3. check them (checks.py, sql/checks/work.sql); a failed blocking check stops here;
 4. lock the run's ledger row (a run cancelled meanwhile is not published), write the models
-   (sql/models/: dimensions, facts, quarantine), refresh the marts from them (marts.py), check what
-   was written (sql/checks/published.sql and the marts' checks);
+   (sql/models/: dimensions, facts, quarantine), check what was written (sql/checks/published.sql),
+   refresh the marts from it (marts.py, with their checks);
 5. record the quality results and the stage's success, commit.
 
 Readers see all of a run or nothing of it. When a blocking check fails, the transaction is rolled
@@ -137,10 +137,10 @@ def _transform(ctx: StageContext, run_id: str, rebuild: bool) -> None:
             if ledger.lock_run_status(conn, run_id) == "cancelled":
                 raise RunCancelled(f"run {run_id} was cancelled before its transform published anything")
             published = _publish(conn, steps, shas, metrics, rebuild)
-            with steps.step("marts"):
-                results += marts.refresh(conn, run_id)
             with steps.step("checks_published"):
                 results += _check_published(conn, batch_ids, shas, published)
+            with steps.step("marts"):  # the marts from the facts just written, with their checks
+                results += marts.refresh(conn, run_id)
             if any(r.failed for r in results):
                 raise _Blocked(results)
             details = _details(conn, metrics, published, batch_ids, steps)
