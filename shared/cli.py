@@ -437,7 +437,11 @@ def schedule(limit, as_json):
         return
     next_slot = shown["next_slot"]
     click.echo(f"schedule     {cfg.schedule_cron} (UTC), SCHEDULE_CRON")
-    click.echo(f"landing dir  {cfg.landing_dir} ({files if isinstance(files, str) else f'{files} file(s)'})")
+    click.echo(
+        f"landing dir  {files}"
+        if isinstance(files, str)
+        else f"landing dir  {cfg.landing_dir} ({files} file(s))"
+    )
     click.echo(f"next slot    {next_slot:%Y-%m-%d %H:%M} UTC (in {_duration(next_slot - now)})")
     if isinstance(schedulers, str):
         click.echo(f"schedulers   {schedulers}")
