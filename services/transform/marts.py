@@ -2,8 +2,8 @@
 
 `refresh(conn, run_id)` is called by the transform's publish right after the facts are written,
 in the same transaction, so readers see the marts change together with staging or not at all.
-One model per file in sql/marts/ (daily_sales, price_guide, seller_scorecard), each with a
-`delete_all`, a `delete_scope` and an `insert` statement.
+One model per file in sql/marts/ (daily_sales, price_guide, seller_scorecard), each a `delete`
+and an `insert` of the rows to recompute.
 
 What is recomputed:
 
@@ -62,20 +62,18 @@ def refresh(conn: Connection, run_id: str) -> list[checks.QualityResult]:
     Returns the marts' quality checks; the caller records them and blocks on a failure.
     """
     full = conn.execute(REFRESH["run"], {"run_id": run_id}).scalar()
-    full = True if full is None else full  # a run unknown to the ledger: trust nothing
-    conn.execute(REFRESH["scope_all" if full else "scope_run"], {**PARAMS, "run_id": run_id})
-    conn.execute(REFRESH["analyze_scope"])
+    params = {**PARAMS, "run_id": run_id, "full": True if full is None else full}  # unknown run: all
+    conn.execute(REFRESH["scope"], params)
     for model in MODELS:
-        statements = MODEL_SQL[model]
-        conn.execute(statements["delete_all" if full else "delete_scope"], PARAMS)
-        conn.execute(statements["insert"], PARAMS)
+        conn.execute(MODEL_SQL[model]["delete"], params)
+        conn.execute(MODEL_SQL[model]["insert"], params)
     conn.execute(REFRESH["drop_scope"])
     return [_check(conn, model) for model in MODELS]
 
 
 def scope(conn: Connection, run_id: str) -> dict:
     """What an incremental refresh of `run_id` recomputes (for tests and operators), as counts."""
-    conn.execute(REFRESH["scope_run"], {**PARAMS, "run_id": run_id})
+    conn.execute(REFRESH["scope"], {**PARAMS, "run_id": run_id, "full": False})
     size = dict(conn.execute(REFRESH["scope_size"]).mappings().one())
     conn.execute(REFRESH["drop_scope"])
     return size

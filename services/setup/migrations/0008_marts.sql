@@ -27,7 +27,6 @@ CREATE TABLE marts.daily_sales (
     share_above_mmr   numeric(7, 4),            -- share of priced sales sold above their MMR
     CONSTRAINT daily_sales_key UNIQUE NULLS NOT DISTINCT (sale_day, state_id, make_id)
 );
-CREATE INDEX daily_sales_make ON marts.daily_sales (make_name, sale_day);
 
 -- One row per make x model x model year with at least 5 sales (of known make and model).
 CREATE TABLE marts.price_guide (
@@ -44,7 +43,6 @@ CREATE TABLE marts.price_guide (
     median_odometer      integer,                -- over sales with a known odometer
     PRIMARY KEY (make_id, model, model_year)
 );
-CREATE INDEX price_guide_name ON marts.price_guide (make_name, model, model_year);
 
 -- One row per seller.
 CREATE TABLE marts.seller_scorecard (

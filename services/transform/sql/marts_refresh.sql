@@ -10,25 +10,18 @@ SELECT r.kind = 'rebuild' OR r.force
   FROM meta.pipeline_runs r
  WHERE r.run_id = :run_id
 
--- name: scope_run
+-- name: scope
 -- The keys of the run's sales: every sale of the files the run transformed (their lines are the
--- only facts a run adds). The marts recompute these keys' rows over all of staging.
+-- only facts a run adds). The models recompute these keys' rows over all of staging; a full refresh
+-- leaves the table empty (it recomputes everything). The models test a key with `IN (SELECT ...)`:
+-- PostgreSQL hashes this small table once, and drops the test altogether when :full is true.
 CREATE TEMP TABLE marts_scope ON COMMIT DROP AS
 SELECT DISTINCT CAST(f.sale_date AT TIME ZONE 'UTC' AS date) AS sale_day, f.state_id,
        coalesce(f.make_id, CAST(:no_make AS uuid)) AS make_key, f.make_id, f.model, f.model_year,
        f.seller_id
   FROM staging.fact_car_sales f
- WHERE f.source_sha256 IN (SELECT sha256 FROM meta.ingested_files WHERE run_id = :run_id)
-
--- name: scope_all
-CREATE TEMP TABLE marts_scope ON COMMIT DROP AS
-SELECT DISTINCT CAST(f.sale_date AT TIME ZONE 'UTC' AS date) AS sale_day, f.state_id,
-       coalesce(f.make_id, CAST(:no_make AS uuid)) AS make_key, f.make_id, f.model, f.model_year,
-       f.seller_id
-  FROM staging.fact_car_sales f
-
--- name: analyze_scope
-ANALYZE pg_temp.marts_scope
+ WHERE NOT :full
+   AND f.source_sha256 IN (SELECT sha256 FROM meta.ingested_files WHERE run_id = :run_id)
 
 -- name: scope_size
 SELECT count(DISTINCT (sale_day, state_id, make_key)) FILTER (WHERE sale_day IS NOT NULL) AS days,

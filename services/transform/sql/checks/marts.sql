@@ -3,11 +3,11 @@
 -- what the facts hold and what the mart holds; services/transform/marts.py makes them checks.
 
 -- name: daily_sales
-SELECT count(*) AS fact_sales, count(DISTINCT (sale_day, state_id, make_id)) AS fact_groups,
+SELECT count(*) AS fact_groups, coalesce(sum(sales), 0) AS fact_sales,
        (SELECT count(*) FROM marts.daily_sales) AS mart_rows,
        (SELECT coalesce(sum(sales), 0) FROM marts.daily_sales) AS mart_sales
-  FROM (SELECT CAST(sale_date AT TIME ZONE 'UTC' AS date) AS sale_day, state_id, make_id
-          FROM staging.fact_car_sales WHERE sale_date IS NOT NULL) f
+  FROM (SELECT count(*) AS sales FROM staging.fact_car_sales WHERE sale_date IS NOT NULL
+         GROUP BY CAST(sale_date AT TIME ZONE 'UTC' AS date), state_id, make_id) g
 
 -- name: price_guide
 SELECT count(*) AS fact_groups, coalesce(sum(sales), 0) AS fact_sales,
@@ -18,7 +18,7 @@ SELECT count(*) AS fact_groups, coalesce(sum(sales), 0) AS fact_sales,
          GROUP BY make_id, model, model_year HAVING count(*) >= :min_sales) g
 
 -- name: seller_scorecard
-SELECT count(*) AS fact_sales, count(DISTINCT seller_id) AS fact_groups,
+SELECT count(*) AS fact_groups, coalesce(sum(sales), 0) AS fact_sales,
        (SELECT count(*) FROM marts.seller_scorecard) AS mart_rows,
        (SELECT coalesce(sum(sales), 0) FROM marts.seller_scorecard) AS mart_sales
-  FROM staging.fact_car_sales
+  FROM (SELECT count(*) AS sales FROM staging.fact_car_sales GROUP BY seller_id) g
