@@ -20,15 +20,18 @@ over the whole tables), returned to the caller, which saves them with the run's 
 results and rolls the publish back if one fails.
 """
 
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Connection
 
 from services.transform import checks
 from shared.sqlfile import load_queries
 
 SQL = Path(__file__).parent / "sql"
+log = structlog.get_logger("services.transform")
 MODELS = ("daily_sales", "price_guide", "seller_scorecard")
 # The price guide only lists a vehicle with this many sales: fewer make no price to go by.
 PRICE_GUIDE_MIN_SALES = 5
@@ -65,10 +68,19 @@ def refresh(conn: Connection, run_id: str) -> list[checks.QualityResult]:
     params = {**PARAMS, "run_id": run_id, "full": True if full is None else full}  # unknown run: all
     conn.execute(REFRESH["scope"], params)
     for model in MODELS:
+        started = time.perf_counter()
         conn.execute(MODEL_SQL[model]["delete"], params)
-        conn.execute(MODEL_SQL[model]["insert"], params)
+        rows = conn.execute(MODEL_SQL[model]["insert"], params).rowcount
+        log.info("mart refreshed", mart=model, full=params["full"], rows=rows, seconds=_since(started))
     conn.execute(REFRESH["drop_scope"])
-    return [_check(conn, model) for model in MODELS]
+    started = time.perf_counter()
+    results = _checks(conn)
+    log.info("marts checked", seconds=_since(started))
+    return results
+
+
+def _since(started: float) -> float:
+    return round(time.perf_counter() - started, 3)
 
 
 def scope(conn: Connection, run_id: str) -> dict:
@@ -79,13 +91,16 @@ def scope(conn: Connection, run_id: str) -> dict:
     return size
 
 
-def _check(conn: Connection, model: str) -> checks.QualityResult:
-    m = conn.execute(CHECKS[model], PARAMS).mappings().one()
-    return checks.QualityResult(
-        f"mart_{model}",
-        True,
-        abs(m["fact_groups"] - m["mart_rows"]) + abs(m["fact_sales"] - m["mart_sales"]),
-        0,
-        f"marts.{model}: {m['mart_rows']} rows holding {m['mart_sales']} sales = {m['fact_groups']} "
-        f"{GROUPS[model]} in staging, holding {m['fact_sales']} sales",
-    )
+def _checks(conn: Connection) -> list[checks.QualityResult]:
+    found = {m["mart"]: m for m in conn.execute(CHECKS["reconcile"], PARAMS).mappings()}
+    return [
+        checks.QualityResult(
+            f"mart_{model}",
+            True,
+            int(abs(m["fact_groups"] - m["mart_rows"]) + abs(m["fact_sales"] - m["mart_sales"])),
+            0,
+            f"marts.{model}: {m['mart_rows']} rows holding {m['mart_sales']} sales = {m['fact_groups']} "
+            f"{GROUPS[model]} in staging, holding {m['fact_sales']} sales",
+        )
+        for model, m in ((model, found[model]) for model in MODELS)
+    ]

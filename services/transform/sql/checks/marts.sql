@@ -1,24 +1,33 @@
 -- Reconciliation of each mart with the facts, inside the publishing transaction, over the whole
--- tables (not only what the run recomputed: a row left stale anywhere fails it). Each query gives
--- what the facts hold and what the mart holds; services/transform/marts.py makes them checks.
+-- tables (not only what the run recomputed: a row left stale anywhere fails it): per mart, the
+-- groups and sales the facts hold and the rows and sales the mart holds. The facts are grouped
+-- three ways in one pass (GROUPING SETS); services/transform/marts.py makes each mart a check.
 
--- name: daily_sales
-SELECT count(*) AS fact_groups, coalesce(sum(sales), 0) AS fact_sales,
-       (SELECT count(*) FROM marts.daily_sales) AS mart_rows,
-       (SELECT coalesce(sum(sales), 0) FROM marts.daily_sales) AS mart_sales
-  FROM (SELECT count(*) AS sales FROM staging.fact_car_sales WHERE sale_date IS NOT NULL
-         GROUP BY CAST(sale_date AT TIME ZONE 'UTC' AS date), state_id, make_id) g
-
--- name: price_guide
-SELECT count(*) AS fact_groups, coalesce(sum(sales), 0) AS fact_sales,
-       (SELECT count(*) FROM marts.price_guide) AS mart_rows,
-       (SELECT coalesce(sum(sales), 0) FROM marts.price_guide) AS mart_sales
-  FROM (SELECT count(*) AS sales FROM staging.fact_car_sales
-         WHERE make_id IS NOT NULL AND model IS NOT NULL
-         GROUP BY make_id, model, model_year HAVING count(*) >= :min_sales) g
-
--- name: seller_scorecard
-SELECT count(*) AS fact_groups, coalesce(sum(sales), 0) AS fact_sales,
-       (SELECT count(*) FROM marts.seller_scorecard) AS mart_rows,
-       (SELECT coalesce(sum(sales), 0) FROM marts.seller_scorecard) AS mart_sales
-  FROM (SELECT count(*) AS sales FROM staging.fact_car_sales GROUP BY seller_id) g
+-- name: reconcile
+WITH fact_groups AS (
+    SELECT CASE WHEN GROUPING(sale_day) = 0 THEN 'daily_sales'
+                WHEN GROUPING(seller_id) = 0 THEN 'seller_scorecard' ELSE 'price_guide' END AS mart,
+           sale_day, make_id, model, count(*) AS sales
+      FROM (SELECT CAST(sale_date AT TIME ZONE 'UTC' AS date) AS sale_day, state_id, make_id, model,
+                   model_year, seller_id
+              FROM staging.fact_car_sales) f
+     GROUP BY GROUPING SETS ((sale_day, state_id, make_id), (make_id, model, model_year), (seller_id))
+), facts AS (
+    -- what each mart covers: dated sales; vehicles of known make and model with enough sales
+    SELECT mart, count(*) AS groups, sum(sales) AS sales
+      FROM fact_groups
+     WHERE CASE mart WHEN 'daily_sales' THEN sale_day IS NOT NULL
+                     WHEN 'price_guide' THEN make_id IS NOT NULL AND model IS NOT NULL AND sales >= :min_sales
+                     ELSE true END
+     GROUP BY mart
+), marts AS (
+    SELECT 'daily_sales' AS mart, count(*) AS rows, sum(sales) AS sales FROM marts.daily_sales
+    UNION ALL
+    SELECT 'price_guide', count(*), sum(sales) FROM marts.price_guide
+    UNION ALL
+    SELECT 'seller_scorecard', count(*), sum(sales) FROM marts.seller_scorecard
+)
+SELECT m.mart, coalesce(f.groups, 0) AS fact_groups, coalesce(f.sales, 0) AS fact_sales,
+       m.rows AS mart_rows, coalesce(m.sales, 0) AS mart_sales
+  FROM marts m
+  LEFT JOIN facts f ON f.mart = m.mart
