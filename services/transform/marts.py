@@ -93,14 +93,17 @@ def scope(conn: Connection, run_id: str) -> dict:
 
 def _checks(conn: Connection) -> list[checks.QualityResult]:
     found = {m["mart"]: m for m in conn.execute(CHECKS["reconcile"], PARAMS).mappings()}
-    return [
-        checks.QualityResult(
-            f"mart_{model}",
-            True,
-            int(abs(m["fact_groups"] - m["mart_rows"]) + abs(m["fact_sales"] - m["mart_sales"])),
-            0,
-            f"marts.{model}: {m['mart_rows']} rows holding {m['mart_sales']} sales = {m['fact_groups']} "
-            f"{GROUPS[model]} in staging, holding {m['fact_sales']} sales",
+    results = []
+    for model in MODELS:
+        m = found[model]
+        results.append(
+            checks.QualityResult(
+                f"mart_{model}",
+                True,
+                int(abs(m["fact_groups"] - m["mart_rows"]) + abs(m["fact_sales"] - m["mart_sales"])),
+                0,
+                f"marts.{model}: {m['mart_rows']} rows holding {m['mart_sales']} sales = "
+                f"{m['fact_groups']} {GROUPS[model]} in staging, holding {m['fact_sales']} sales",
+            )
         )
-        for model, m in ((model, found[model]) for model in MODELS)
-    ]
+    return results

@@ -69,5 +69,8 @@ CREATE TABLE meta.scheduled_runs (
     created_at  timestamptz NOT NULL DEFAULT now()
 );
 
--- The pipeline role owns and writes the marts (the migrations run as it); services/setup/grants.sql,
--- applied after the migrations on every setup, lets analyst read them.
+-- The pipeline role owns and writes the marts (the migrations run as it); analyst may only read
+-- them, tables added later included.
+GRANT USAGE ON SCHEMA marts TO analyst;
+GRANT SELECT ON ALL TABLES IN SCHEMA marts TO analyst;
+ALTER DEFAULT PRIVILEGES FOR ROLE pipeline IN SCHEMA marts GRANT SELECT ON TABLES TO analyst;
