@@ -199,3 +199,18 @@ def test_two_real_schedulers_firing_every_minute_start_one_run_per_slot(
     first = wait_for_run(str(rows[-1]["run_id"]))
     assert first["status"] == "succeeded", first
     assert "more than one scheduler" in shown, shown
+
+
+def test_compose_runs_one_scheduler_with_rq_cron_in_utc():
+    import yaml
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))["services"]
+    scheduler = services["scheduler"]
+    assert scheduler["command"] == ["rq", "cron", "services.scheduler.cron"]
+    env = scheduler["environment"]
+    assert env["TZ"] == "UTC" and env["LANDING_DIR"] == "/data/landing"
+    assert env["SCHEDULE_CRON"].startswith("${SCHEDULE_CRON")
+    assert env["RQ_REDIS_URL"] == env["REDIS_URL"]
+    assert (scheduler.get("deploy") or {}).get("replicas", 1) == 1
+    assert scheduler["build"]["args"]["STAGE"] == "scheduler"
+    assert (ROOT / "services" / "scheduler" / "cron.py").is_file()
