@@ -324,6 +324,91 @@ def health():
     click.echo("ok")
 
 
+@cli.command()
+@click.option("--limit", default=10, show_default=True, help="How many recent scheduled runs to list.")
+@click.option("--json", "as_json", is_flag=True, help="Print the schedule as JSON.")
+def schedule(limit, as_json):
+    """Show the daily batch: its schedule, the next slot, the running schedulers, the last runs."""
+    from datetime import UTC, datetime
+
+    from rq.cron import CronScheduler
+
+    from shared import schedule as daily
+
+    cfg = _settings()
+    now = datetime.now(UTC)
+    try:
+        files = len(daily.landing_files(cfg))
+    except BadInputError as exc:
+        files = str(exc)
+    try:
+        schedulers = [
+            {
+                "name": s.name,
+                "last_heartbeat": s.last_heartbeat,
+                "next_slots": [j.next_enqueue_time for j in s.get_jobs() if j.name == daily.CRON_JOB_NAME],
+            }
+            for s in CronScheduler.all(queues.redis_connection())
+        ]
+    except redis.exceptions.RedisError as exc:
+        schedulers = f"unknown: Redis is unavailable ({exc})"
+    shown = {
+        "schedule": cfg.schedule_cron,
+        "timezone": "UTC",
+        "landing_dir": str(cfg.landing_dir),
+        "landing_files": files,
+        "next_slot": daily.next_slot(cfg.schedule_cron, now),
+        "schedulers": schedulers,
+        "runs": _read(daily.recent, limit),
+    }
+    if as_json:
+        click.echo(json.dumps(shown, indent=2, default=str))
+        return
+    next_slot = shown["next_slot"]
+    click.echo(f"schedule     {cfg.schedule_cron} (UTC), SCHEDULE_CRON")
+    click.echo(
+        f"landing dir  {files}"
+        if isinstance(files, str)
+        else f"landing dir  {cfg.landing_dir} ({files} file(s))"
+    )
+    click.echo(f"next slot    {next_slot:%Y-%m-%d %H:%M} UTC (in {_duration(next_slot - now)})")
+    if isinstance(schedulers, str):
+        click.echo(f"schedulers   {schedulers}")
+    elif not schedulers:
+        click.echo("schedulers   none running: no slot will start a run (start the scheduler service)")
+    else:
+        for s in schedulers:
+            seen = f"{_duration(now - s['last_heartbeat'])} ago" if s["last_heartbeat"] else "never"
+            click.echo(f"schedulers   {s['name']} (last seen {seen})")
+        if len(schedulers) > 1:
+            click.echo("warning: more than one scheduler runs; run exactly one (rq cron has no leader lock)")
+    click.echo("last scheduled runs:")
+    _table(
+        ("slot", "run_id", "status", "files", "loaded", "skipped", "sales", "outcome"),
+        [
+            (
+                f"{r['slot'].astimezone(UTC):%Y-%m-%d %H:%M}",
+                r["run_id"],
+                r["status"],
+                r["files"],
+                r["loaded"],
+                r["skipped"],
+                r["sales_published"],
+                (r["error"] or "")[:60]
+                if r["status"] == "failed"
+                else ("no new files" if r["status"] == "succeeded" and not r["loaded"] else ""),
+            )
+            for r in shown["runs"]
+        ],
+    )
+
+
+def _duration(delta) -> str:
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {int(delta.total_seconds()) % 60:02d}s"
+
+
 def main():
     cli(prog_name="pipeline")
 

@@ -10,6 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from croniter import croniter
 from dotenv import load_dotenv
 
 from shared.errors import ConfigError
@@ -24,6 +25,7 @@ DEFAULTS = {
     "JOB_TIMEOUT": "3600",
     "RETRY_MAX": "3",
     "RETRY_INTERVALS": "2,10,30",
+    "SCHEDULE_CRON": "0 2 * * *",
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "console")
@@ -43,6 +45,8 @@ class Settings:
     retry_intervals: tuple[int, ...]
     pipeline_db_password: str | None
     analyst_db_password: str | None
+    schedule_cron: str  # the daily batch's cron string, in UTC (services/scheduler)
+    landing_dir: Path  # where the daily batch looks for files (default DATA_DIR/landing)
 
     def __repr__(self) -> str:
         # Printed or logged (a traceback, a debugger), settings show no password.
@@ -98,6 +102,15 @@ def _same_database(admin_url: str, database_url: str) -> str:
     return urlunsplit(target._replace(netloc=f"{credentials}@{server}" if credentials else server))
 
 
+def _cron(env, name: str) -> str:
+    value = " ".join(_get(env, name).split())
+    if not croniter.is_valid(value) or len(value.split()) != 5:
+        raise ConfigError(
+            f"setting {name}={value!r} is malformed: expected a cron string of five fields, like '0 2 * * *'"
+        )
+    return value
+
+
 def _number(env, name: str, kind, low, high):
     raw = _get(env, name)
     try:
@@ -131,6 +144,7 @@ def load_settings(env=None) -> Settings:
         raise ConfigError(
             f"setting RETRY_INTERVALS={intervals_raw!r} is malformed: expected seconds like 2,10,30"
         ) from None
+    data_dir = Path(_get(env, "DATA_DIR")).resolve()
     return Settings(
         database_url=database_url,
         setup_database_url=_same_database(_url(env, "SETUP_DATABASE_URL", db_schemes), database_url)
@@ -139,13 +153,15 @@ def load_settings(env=None) -> Settings:
         redis_url=_url(env, "REDIS_URL", ("redis", "rediss", "unix")),
         log_level=_choice(env, "LOG_LEVEL", LOG_LEVELS, upper=True),
         log_format=_choice(env, "LOG_FORMAT", LOG_FORMATS),
-        data_dir=Path(_get(env, "DATA_DIR")).resolve(),
+        data_dir=data_dir,
         quarantine_max_rate=_number(env, "QUARANTINE_MAX_RATE", float, 0.0, 1.0),
         job_timeout=_number(env, "JOB_TIMEOUT", int, 1, 7 * 24 * 3600),
         retry_max=_number(env, "RETRY_MAX", int, 0, 100),
         retry_intervals=intervals,
         pipeline_db_password=env.get("PIPELINE_DB_PASSWORD") or None,
         analyst_db_password=env.get("ANALYST_DB_PASSWORD") or None,
+        schedule_cron=_cron(env, "SCHEDULE_CRON"),
+        landing_dir=Path(env.get("LANDING_DIR") or data_dir / "landing").resolve(),
     )
 
 

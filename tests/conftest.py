@@ -153,7 +153,7 @@ def clean_db(engine):
         tables = conn.execute(
             sa.text(
                 "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
-                "WHERE schemaname IN ('raw', 'staging', 'meta') AND tablename <> 'schema_migrations'"
+                "WHERE schemaname IN ('raw', 'staging', 'marts', 'meta') AND tablename <> 'schema_migrations'"
             )
         ).scalars()
         names = ", ".join(tables)

@@ -393,6 +393,9 @@ def test_generated_file_with_every_defect_exact_counts(clean_db, generated):
         "reconciliation": "pass",
         "foreign_keys_resolve": "pass",
         "natural_keys_unique": "pass",
+        "mart_daily_sales": "pass",
+        "mart_price_guide": "pass",
+        "mart_seller_scorecard": "pass",
     }
     assert float(results["reconciliation"]["observed"]) == 0
     assert float(results["suspicious_odometers"]["observed"]) > 0

@@ -6,7 +6,8 @@ One transaction does it all, under the advisory lock `carsales:transform`:
 2. build the work tables (sql/work.sql): two passes over the raw lines, the rest on small maps;
 3. check them (checks.py, sql/checks/work.sql); a failed blocking check stops here;
 4. lock the run's ledger row (a run cancelled meanwhile is not published), write the models
-   (sql/models/: dimensions, facts, quarantine), check what was written (sql/checks/published.sql);
+   (sql/models/: dimensions, facts, quarantine), check what was written (sql/checks/published.sql),
+   refresh the marts from it (marts.py, with their checks);
 5. record the quality results and the stage's success, commit.
 
 Readers see all of a run or nothing of it. When a blocking check fails, the transaction is rolled
@@ -21,7 +22,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.transform import checks
+from services.transform import checks, marts
 from shared import ledger
 from shared.db import act_as_pipeline, xact_lock
 from shared.errors import QualityCheckFailed, RunCancelled
@@ -120,6 +121,7 @@ def _transform(ctx: StageContext, run_id: str, rebuild: bool) -> None:
             if not batches:
                 if rebuild:
                     conn.execute(PUBLISH["truncate_staging"])
+                    _save_quality(conn, run_id, marts.refresh(conn, run_id))  # empties the marts
                 ctx.log.info("no batches to transform")
                 ctx.succeed(conn, rows_in=0, rows_out=0, rows_rejected=0, batches=0)
                 return
@@ -137,6 +139,8 @@ def _transform(ctx: StageContext, run_id: str, rebuild: bool) -> None:
             published = _publish(conn, steps, shas, metrics, rebuild)
             with steps.step("checks_published"):
                 results += _check_published(conn, batch_ids, shas, published)
+            with steps.step("marts"):  # the marts from the facts just written, with their checks
+                results += marts.refresh(conn, run_id)
             if any(r.failed for r in results):
                 raise _Blocked(results)
             details = _details(conn, metrics, published, batch_ids, steps)
