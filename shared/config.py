@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from dotenv import load_dotenv
 
@@ -24,6 +24,8 @@ DEFAULTS = {
     "JOB_TIMEOUT": "3600",
     "RETRY_MAX": "3",
     "RETRY_INTERVALS": "2,10,30",
+    "UI_HOST": "127.0.0.1",
+    "UI_PORT": "8080",
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "console")
@@ -43,6 +45,10 @@ class Settings:
     retry_intervals: tuple[int, ...]
     pipeline_db_password: str | None
     analyst_db_password: str | None
+    ui_database_url: str
+    ui_host: str
+    ui_port: int
+    ui_db_password: str | None
 
     def __repr__(self) -> str:
         # Printed or logged (a traceback, a debugger), settings show no password.
@@ -102,6 +108,13 @@ def _same_database(admin_url: str, database_url: str) -> str:
     return urlunsplit(target._replace(netloc=f"{credentials}@{server}" if credentials else server))
 
 
+def _as_user(database_url: str, user: str, password: str | None) -> str:
+    """DATABASE_URL's server and database, reached as another role (the web UI's `ui`)."""
+    target = urlsplit(database_url)
+    credentials = quote(user) + (f":{quote(password, safe='')}" if password else "")
+    return urlunsplit(target._replace(netloc=f"{credentials}@{target.netloc.rpartition('@')[2]}"))
+
+
 def _number(env, name: str, kind, low, high):
     raw = _get(env, name)
     try:
@@ -150,6 +163,13 @@ def load_settings(env=None) -> Settings:
         retry_intervals=intervals,
         pipeline_db_password=env.get("PIPELINE_DB_PASSWORD") or None,
         analyst_db_password=env.get("ANALYST_DB_PASSWORD") or None,
+        # The web UI reads as the read-only `ui` role; unset, it reaches DATABASE_URL's database.
+        ui_database_url=_url(env, "UI_DATABASE_URL", db_schemes)
+        if env.get("UI_DATABASE_URL")
+        else _as_user(database_url, "ui", env.get("UI_DB_PASSWORD") or None),
+        ui_host=_get(env, "UI_HOST"),
+        ui_port=_number(env, "UI_PORT", int, 1, 65535),
+        ui_db_password=env.get("UI_DB_PASSWORD") or None,
     )
 
 
