@@ -11,7 +11,8 @@ from datetime import datetime
 
 from markupsafe import Markup, escape
 
-WIDTH = 760
+WIDTH = 760  # viewBox units; a chart scales to its box, so text keeps its size where it is drawn this wide
+GANTT_WIDTH = 1200  # the timeline spans the page
 
 
 def _num(value: float) -> str:
@@ -35,9 +36,9 @@ def _nice_max(value: float) -> float:
     return float(10 * step)
 
 
-def _svg(height: int, label: str, body: list[str], kind: str) -> Markup:
+def _svg(height: int, label: str, body: list[str], kind: str, width: int = WIDTH) -> Markup:
     return Markup(
-        f'<svg class="chart chart-{kind}" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'<svg class="chart chart-{kind}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(label)}" xmlns="http://www.w3.org/2000/svg">'
         f"<title>{escape(label)}</title>{''.join(body)}</svg>"
     )
@@ -182,7 +183,7 @@ def gantt(jobs: list[dict], label: str, now: datetime) -> Markup:
     span = max((t1 - t0).total_seconds(), 0.001)
     bar, gap, left, right, top = 16, 6, 230, 70, 26
     height = top + len(jobs) * (bar + gap) + 10
-    plot_w = WIDTH - left - right
+    plot_w = GANTT_WIDTH - left - right
     body = []
     for k in range(5):
         x = left + plot_w * k / 4
@@ -205,5 +206,5 @@ def gantt(jobs: list[dict], label: str, now: datetime) -> Markup:
             f'height="{bar}"><title>{escape(job["label"])}: {escape(job["status"])}, attempt '
             f"{job['attempt']}, {seconds:.2f} s, worker {escape(job['worker_name'] or '-')}</title></rect>"
         )
-        body.append(_text("value", min(x + w + 4, WIDTH - right + 4), y + bar - 4, f"{seconds:.2f} s"))
-    return _svg(height, label, body, "gantt")
+        body.append(_text("value", min(x + w + 4, GANTT_WIDTH - right + 4), y + bar - 4, f"{seconds:.2f} s"))
+    return _svg(height, label, body, "gantt", GANTT_WIDTH)

@@ -32,6 +32,13 @@ def timestamp(value) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def clock(value) -> str:
+    """UTC time of day to the millisecond: a job's start and end (the run page gives the date)."""
+    if value is None:
+        return "-"
+    return value.astimezone(UTC).strftime("%H:%M:%S.%f")[:-3]
+
+
 def duration(seconds) -> str:
     if seconds is None:
         return "-"
@@ -59,7 +66,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(count=charts.count, ts=timestamp, duration=duration, number=number)
+    env.filters.update(count=charts.count, ts=timestamp, clock=clock, duration=duration, number=number)
     env.globals.update(statuses=data.RUN_STATUSES, fields=data.QUARANTINE_FIELDS)
     return env
 
