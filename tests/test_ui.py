@@ -61,32 +61,42 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def ui_server(test_database, tmp_path_factory):
-    """`pipeline ui` on a free port of 127.0.0.1, reading the test database as the `ui` role."""
+@contextlib.contextmanager
+def serving(log: Path, env: dict, ready: str = "/healthz"):
+    """`pipeline ui` (default host) on a free port; yields its base URL once `ready` answers."""
     port = free_port()
-    log = tmp_path_factory.mktemp("ui") / "ui.log"
     proc = subprocess.Popen(
         [PIPELINE, "ui", "--port", str(port)],
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={**os.environ, **UI_ENV},
+        env={**os.environ, **env},
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as answer:
-                assert answer.read() == b"ok"
-            break
-        except (urllib.error.URLError, ConnectionError):
-            assert proc.poll() is None, f"pipeline ui exited {proc.returncode}: {log.read_text()}"
-            assert time.monotonic() < deadline, f"pipeline ui did not answer: {log.read_text()}"
-            time.sleep(0.2)
-    yield base
-    os.killpg(proc.pid, 15)
-    proc.wait(timeout=15)
+    try:
+        while True:
+            try:
+                http_status(base + ready)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, f"pipeline ui exited {proc.returncode}: {log.read_text()}"
+                assert time.monotonic() < deadline, f"pipeline ui did not answer: {log.read_text()}"
+                time.sleep(0.2)
+        yield base
+    finally:
+        os.killpg(proc.pid, 15)
+        proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def ui_server(test_database, tmp_path_factory):
+    """The UI reading the test database as the `ui` role, listening where it does by default."""
+    log = tmp_path_factory.mktemp("ui") / "ui.log"
+    with serving(log, UI_ENV) as base:
+        assert http_status(f"{base}/healthz") == 200
+        assert f"Uvicorn running on {base}" in log.read_text(), "bound to 127.0.0.1 by default"
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +161,14 @@ def visitor(browser, tmp_path):
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def start_run(path: Path) -> str:
@@ -389,12 +407,26 @@ def test_a_hostile_file_name_and_seller_render_as_text(workers, engine, data_dir
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-def http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+def test_pages_of_an_empty_ledger_say_so(clean_db, ui_server, visitor):
+    page = visitor.visit(f"{ui_server}/runs", "runs-empty")
+    assert "No runs in the ledger yet" in page.locator("main").inner_text()
+    page = visitor.visit(f"{ui_server}/data", "data-empty")
+    assert page.locator("svg.chart").count() == 0
+    assert page.locator("p.empty").count() == 4
+
+
+def test_a_database_that_does_not_answer_gives_a_clear_page(tmp_path):
+    secret = uuid.uuid4().hex
+    env = {"UI_DATABASE_URL": f"postgresql://ui:{secret}@127.0.0.1:1/{TEST_DB}"}
+    with serving(tmp_path / "ui.log", env, ready="/runs") as base:
+        try:
+            urllib.request.urlopen(f"{base}/runs", timeout=10)
+            raise AssertionError("the page answered without its database")
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 503
+            body = exc.read().decode()
+    assert "Database unavailable" in body and "postgresql://ui:***@127.0.0.1:1/" in body
+    assert secret not in body and secret not in (tmp_path / "ui.log").read_text()
 
 
 def test_malformed_or_unknown_run_ids_and_filters_are_refused(ui_server):
