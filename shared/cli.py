@@ -440,6 +440,8 @@ def report(run_id, out):
             f"the ledger is not readable as {mask_url(cfg.ui_database_url)}: {exc.orig}".strip(),
             EXIT_UNAVAILABLE,
         )
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc.strerror}", EXIT_USAGE)
     if not written:
         _fail(f"no run {run_id} in the ledger", EXIT_USAGE)
     click.echo(out)

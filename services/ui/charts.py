@@ -172,14 +172,23 @@ def funnel(runs: list[dict], label: str) -> Markup:
     return _svg(height, label, body, "funnel")
 
 
+def _span(job: dict, now: datetime) -> tuple[datetime, datetime] | None:
+    """When the job ran: start to end, or to now while it runs. A job that never started, or that
+    waits to be run again (a retried run keeps its last start), has no bar."""
+    if job["started_at"] is None:
+        return None
+    end = job["finished_at"] or (now if job["status"] == "running" else None)
+    return (job["started_at"], end) if end else None
+
+
 def gantt(jobs: list[dict], label: str, now: datetime) -> Markup:
-    """One bar per job from its start to its end (or now, while it runs), on the run's clock, so
-    parallel jobs show side by side. A job that never started gets its row without a bar."""
-    started = [j["started_at"] for j in jobs if j["started_at"]]
+    """One bar per job from its start to its end, on the run's clock, so parallel jobs show side by
+    side. A job without a bar (see _span) gets its row with its status."""
     if not jobs:
         return empty(f"{label}: the run has no jobs")
-    t0 = min(started) if started else now
-    t1 = max([j["finished_at"] or now for j in jobs if j["started_at"]] or [now])
+    spans = [_span(job, now) for job in jobs]
+    t0 = min((s[0] for s in spans if s), default=now)
+    t1 = max((s[1] for s in spans if s), default=now)
     span = max((t1 - t0).total_seconds(), 0.001)
     bar, gap, left, right, top = 16, 6, 230, 70, 26
     height = top + len(jobs) * (bar + gap) + 10
@@ -189,18 +198,15 @@ def gantt(jobs: list[dict], label: str, now: datetime) -> Markup:
         x = left + plot_w * k / 4
         body.append(f'<line class="grid" x1="{_num(x)}" x2="{_num(x)}" y1="{top - 6}" y2="{height - 8}"/>')
         body.append(_text("tick", x, top - 10, f"{span * k / 4:.2f} s", "middle"))
-    for i, job in enumerate(jobs):
+    for i, (job, ran) in enumerate(zip(jobs, spans, strict=True)):
         y = top + i * (bar + gap)
         body.append(_text("row-label", left - 8, y + bar - 4, job["label"], "end"))
-        if not job["started_at"]:
-            body.append(
-                f'<text class="value" x="{left + 4}" y="{y + bar - 4}">{escape(job["status"])}</text>'
-            )
+        if ran is None:
+            body.append(_text("value", left + 4, y + bar - 4, job["status"]))
             continue
-        x = left + plot_w * (job["started_at"] - t0).total_seconds() / span
-        end = job["finished_at"] or now
-        w = max(plot_w * (end - job["started_at"]).total_seconds() / span, 2.0)
-        seconds = (end - job["started_at"]).total_seconds()
+        x = left + plot_w * (ran[0] - t0).total_seconds() / span
+        seconds = (ran[1] - ran[0]).total_seconds()
+        w = max(plot_w * seconds / span, 2.0)
         body.append(
             f'<rect class="mark job-{escape(job["status"])}" x="{_num(x)}" y="{y}" width="{_num(w)}" '
             f'height="{bar}"><title>{escape(job["label"])}: {escape(job["status"])}, attempt '
