@@ -409,6 +409,55 @@ def test_a_hostile_file_name_and_seller_render_as_text(workers, engine, data_dir
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
+def test_jobs_of_any_kind_show_up_as_the_ledger_records_them(clean_db, ui_server, visitor):
+    """A transform fanned out into chunk jobs and a publish (as the ledger records them through its
+    public functions): every row is a job on the page and a bar on the timeline, chunks that ran at
+    once overlap, and the run's counts come from its last transform job, the publish."""
+    engine, run_id = clean_db, str(uuid.uuid4())
+    chunks = [f"chunk-{n}" for n in range(1, 4)]
+    plan = [ledger.PlannedJob("setup", "", "j-setup"), ledger.PlannedJob("ingest", "/data/a.csv", "j-a")]
+    plan += [ledger.PlannedJob("transform", c, f"j-{c}") for c in chunks]
+    plan.append(ledger.PlannedJob("transform", "publish", "j-publish"))
+    with engine.begin() as conn:
+        ledger.create_run(conn, run_id, ["/data/a.csv"], plan)
+
+    def run(job, worker, rows, retried=False):
+        with engine.begin() as conn:
+            ledger.start_stage(conn, run_id, job.stage, job.task, job.job_id, worker)
+            if retried:
+                ledger.start_stage(conn, run_id, job.stage, job.task, job.job_id, worker)
+        return lambda: finish(job, rows)
+
+    def finish(job, rows):
+        with engine.begin() as conn:
+            ledger.finish_stage(conn, run_id, job.stage, job.task, *rows)
+
+    run(plan[0], "setup-1", (0, 0, 0))()
+    run(plan[1], "ingest-1", (300, 298, 2))()
+    first, second = run(plan[2], "transform-1", (100, 99, 1)), run(plan[3], "transform-2", (100, 100, 0))
+    first(), second()
+    run(plan[4], "transform-1", (98, 98, 0), retried=True)()
+    run(plan[5], "transform-2", (298, 297, 1))()
+    status = status_of(engine, run_id)
+    assert status["status"] == "succeeded"
+
+    page = visitor.visit(f"{ui_server}/runs/{run_id}", "run-chunked")
+    assert [r.get_attribute("data-task") for r in page.locator("#jobs tbody tr").all()] == [
+        "", "/data/a.csv", *chunks, "publish"
+    ]  # fmt: skip
+    assert_jobs_as_in_ledger(page, status)
+    assert summary(page) == ledger_counts(status)
+    assert summary(page)["facts"] == "297" and summary(page)["quarantined"] == "1"
+    assert visitor.marks("#timeline svg.chart") == 6
+    bars = page.locator("#timeline .mark").evaluate_all(
+        "marks => marks.map(m => [m.x.baseVal.value, m.x.baseVal.value + m.width.baseVal.value])"
+    )
+    (start_1, end_1), (start_2, end_2) = bars[2], bars[3]
+    assert start_2 < end_1 and start_1 < end_2, "the two chunks that ran at once overlap on the timeline"
+    assert "transform chunk-3" in page.locator("#timeline").inner_text()
+    assert cells(page.locator('#jobs tr[data-task="chunk-3"]'))[3] == "2", "the retried chunk's attempt"
+
+
 def test_pages_of_an_empty_ledger_say_so(clean_db, ui_server, visitor):
     page = visitor.visit(f"{ui_server}/runs", "runs-empty")
     assert "No runs in the ledger yet" in page.locator("main").inner_text()

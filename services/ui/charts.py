@@ -172,6 +172,11 @@ def funnel(runs: list[dict], label: str) -> Markup:
     return _svg(height, label, body, "funnel")
 
 
+def seconds_label(value: float) -> str:
+    """Seconds to a precision that tells short jobs apart: 0.004 s, 1.25 s, 75.3 s, 812 s."""
+    return f"{value:.3f} s" if value < 1 else f"{value:.3g} s" if value < 1000 else f"{value:,.0f} s"
+
+
 def _span(job: dict, now: datetime) -> tuple[datetime, datetime] | None:
     """When the job ran: start to end, or to now while it runs. A job that never started, or that
     waits to be run again (a retried run keeps its last start), has no bar."""
@@ -197,7 +202,7 @@ def gantt(jobs: list[dict], label: str, now: datetime) -> Markup:
     for k in range(5):
         x = left + plot_w * k / 4
         body.append(f'<line class="grid" x1="{_num(x)}" x2="{_num(x)}" y1="{top - 6}" y2="{height - 8}"/>')
-        body.append(_text("tick", x, top - 10, f"{span * k / 4:.2f} s", "middle"))
+        body.append(_text("tick", x, top - 10, seconds_label(span * k / 4), "middle"))
     for i, (job, ran) in enumerate(zip(jobs, spans, strict=True)):
         y = top + i * (bar + gap)
         body.append(_text("row-label", left - 8, y + bar - 4, job["label"], "end"))
@@ -210,7 +215,10 @@ def gantt(jobs: list[dict], label: str, now: datetime) -> Markup:
         body.append(
             f'<rect class="mark job-{escape(job["status"])}" x="{_num(x)}" y="{y}" width="{_num(w)}" '
             f'height="{bar}"><title>{escape(job["label"])}: {escape(job["status"])}, attempt '
-            f"{job['attempt']}, {seconds:.2f} s, worker {escape(job['worker_name'] or '-')}</title></rect>"
+            f"{job['attempt']}, {seconds_label(seconds)}, "
+            f"worker {escape(job['worker_name'] or '-')}</title></rect>"
         )
-        body.append(_text("value", min(x + w + 4, GANTT_WIDTH - right + 4), y + bar - 4, f"{seconds:.2f} s"))
+        body.append(
+            _text("value", min(x + w + 4, GANTT_WIDTH - right + 4), y + bar - 4, seconds_label(seconds))
+        )
     return _svg(height, label, body, "gantt", GANTT_WIDTH)
