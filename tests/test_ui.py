@@ -342,7 +342,12 @@ def test_a_failed_run_names_its_failing_check(workers, engine, data_dir, ui_serv
     status = wait_for_run(run_id, timeout=180)
     assert status["status"] == "failed", status
 
-    page = visitor.visit(f"{ui_server}/runs?status=failed", "runs-failed")
+    page = visitor.visit(f"{ui_server}/runs", "runs-all")
+    page.select_option("#status", "failed")
+    page.locator("form.filter button").click()
+    page.wait_for_load_state("load")
+    visitor.check("runs-failed")
+    assert page.url.endswith("/runs?status=failed")
     listed = [r.get_attribute("data-run-id") for r in page.locator("#runs tbody tr").all()]
     assert listed == [run_id]
     assert "transform" in page.locator(f'#runs tr[data-run-id="{run_id}"]').inner_text()
