@@ -7,7 +7,8 @@ styles. Every drawn data point is an element of class `mark` with a <title> (the
 tooltip): the browser tests count them.
 """
 
-from datetime import datetime
+import math
+from datetime import date, datetime, timedelta
 
 from markupsafe import Markup, escape
 
@@ -29,11 +30,8 @@ def _nice_max(value: float) -> float:
     """The axis end: 1, 2 or 5 times a power of ten, at least `value`."""
     if value <= 0:
         return 1.0
-    step = 10 ** (len(str(int(value))) - 1)
-    for factor in (1, 2, 5, 10):
-        if value <= factor * step:
-            return float(factor * step)
-    return float(10 * step)
+    step = 10.0 ** math.floor(math.log10(value))
+    return next(f * step for f in (1, 2, 5, 10) if value <= f * step * (1 + 1e-9))
 
 
 def _svg(height: int, label: str, body: list[str], kind: str, width: int = WIDTH) -> Markup:
@@ -55,28 +53,47 @@ def empty(message: str) -> Markup:
 
 
 def columns(points: list[tuple[str, float]], label: str, unit: str, every: int | None = None) -> Markup:
-    """Vertical bars, one per point (a day, a price bucket); x labels on every `every`-th bar."""
+    """Vertical bars, one per point (a price bucket); x labels on every `every`-th bar."""
     if not points:
         return empty(f"{label}: no published sales yet")
+    every = every or max(1, len(points) // 12)
+    ticks = [(i, name) for i, (name, _) in enumerate(points) if i % every == 0]
+    return _bars(
+        [(i, name, value) for i, (name, value) in enumerate(points)], len(points), ticks, label, unit
+    )
+
+
+def daily(points: list[tuple[date, float]], label: str, unit: str) -> Markup:
+    """Vertical bars on a calendar: a day without sales is a gap, not a missing bar."""
+    if not points:
+        return empty(f"{label}: no published sales yet")
+    first = points[0][0]
+    slots = (points[-1][0] - first).days + 1
+    step = max(1, round(slots / 8))
+    ticks = [(k, (first + timedelta(days=k)).isoformat()) for k in range(0, slots, step)]
+    bars = [((day - first).days, day.isoformat(), value) for day, value in points]
+    return _bars(bars, slots, ticks, label, unit)
+
+
+def _bars(
+    bars: list[tuple[int, str, float]], slots: int, ticks: list[tuple[int, str]], label: str, unit: str
+) -> Markup:
+    """Bars in `slots` equal slots along x: (slot, name, value) each; `ticks` label some slots."""
     height, left, right, top, bottom = 260, 56, 12, 12, 44
     plot_w, plot_h = WIDTH - left - right, height - top - bottom
-    top_value = _nice_max(max(v for _, v in points))
-    step = plot_w / len(points)
-    every = every or max(1, len(points) // 12)
+    top_value = _nice_max(max(v for _, _, v in bars))
+    step = plot_w / slots
     body = _y_axis(left, top, plot_w, plot_h, top_value)
-    for i, (name, value) in enumerate(points):
+    for slot, name, value in bars:
         h = plot_h * value / top_value
-        x = left + i * step
+        x = left + slot * step
         body.append(
             f'<rect class="mark" x="{_num(x + step * 0.1)}" y="{_num(top + plot_h - h)}" '
             f'width="{_num(max(step * 0.8, 0.8))}" height="{_num(max(h, 0.5))}">'
             f"<title>{escape(name)}: {count(value)} {escape(unit)}</title></rect>"
         )
-        if i % every == 0:
-            body.append(
-                f'<text class="tick" x="{_num(x + step / 2)}" y="{height - bottom + 16}" '
-                f'text-anchor="middle">{escape(name)}</text>'
-            )
+    for slot, name in ticks:
+        body.append(_text("tick", left + (slot + 0.5) * step, height - bottom + 16, name, "middle"))
     body.append(f'<text class="axis-label" x="{left}" y="{height - 6}">{escape(unit)} per bar</text>')
     return _svg(height, label, body, "columns")
 
@@ -112,6 +129,7 @@ def rows(
     high = high + (high - low) * 0.05
     scale = plot_w / (high - low) if high > low else 1.0
     body = []
+    ref_x = left + (reference - low) * scale if reference is not None else left
     for i, (name, value, shown) in enumerate(points):
         y = top + i * (bar + gap)
         w = max((value - low) * scale, 1.0)
@@ -120,11 +138,11 @@ def rows(
             f'<rect class="mark" x="{left}" y="{y}" width="{_num(w)}" height="{bar}">'
             f"<title>{escape(name)}: {escape(shown)}</title></rect>"
         )
-        body.append(f'<text class="value" x="{_num(left + w + 6)}" y="{y + bar - 5}">{escape(shown)}</text>')
+        body.append(_text("value", max(left + w, ref_x) + 6, y + bar - 5, shown))
     bottom = top + len(points) * (bar + gap)
     body.append(_text("tick", left, bottom + 14, f"{low:g}", "middle"))
     if reference is not None:
-        x = left + (reference - low) * scale
+        x = ref_x
         body.append(f'<line class="reference" x1="{_num(x)}" x2="{_num(x)}" y1="{top - 4}" y2="{bottom}"/>')
         body.append(
             f'<text class="tick" x="{_num(x)}" y="{bottom + 14}" text-anchor="middle">{reference:g}</text>'
@@ -194,7 +212,7 @@ def gantt(jobs: list[dict], label: str, now: datetime) -> Markup:
     spans = [_span(job, now) for job in jobs]
     t0 = min((s[0] for s in spans if s), default=now)
     t1 = max((s[1] for s in spans if s), default=now)
-    span = max((t1 - t0).total_seconds(), 0.001)
+    span = _nice_max(max((t1 - t0).total_seconds(), 0.001))
     bar, gap, left, right, top = 16, 6, 230, 70, 26
     height = top + len(jobs) * (bar + gap) + 10
     plot_w = GANTT_WIDTH - left - right
@@ -202,7 +220,7 @@ def gantt(jobs: list[dict], label: str, now: datetime) -> Markup:
     for k in range(5):
         x = left + plot_w * k / 4
         body.append(f'<line class="grid" x1="{_num(x)}" x2="{_num(x)}" y1="{top - 6}" y2="{height - 8}"/>')
-        body.append(_text("tick", x, top - 10, seconds_label(span * k / 4), "middle"))
+        body.append(_text("tick", x, top - 10, f"{span * k / 4:g} s", "middle"))
     for i, (job, ran) in enumerate(zip(jobs, spans, strict=True)):
         y = top + i * (bar + gap)
         body.append(_text("row-label", left - 8, y + bar - 4, job["label"], "end"))

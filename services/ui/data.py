@@ -90,7 +90,7 @@ def quarantine_sample(conn: Connection, run_id: str, reason: str, limit: int = S
 
 def data_page(conn: Connection) -> dict:
     """The published facts in four views, and the latest runs' funnels."""
-    days = [(r.day.isoformat(), r.sales) for r in conn.execute(Q["sales_per_day"])]
+    days = [(r.day, r.sales) for r in conn.execute(Q["sales_per_day"])]
     buckets = {
         r.bucket: r.sales
         for r in conn.execute(Q["price_distribution"], {"width": PRICE_BUCKET, "last": PRICE_BUCKETS})

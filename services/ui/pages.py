@@ -113,9 +113,7 @@ def _ratio_axis(found: dict) -> float:
 
 def data_page(found: dict) -> str:
     figures = {
-        "days": charts.columns(
-            found["days"], "Sales per day", "sales", every=max(1, len(found["days"]) // 8)
-        ),
+        "days": charts.daily(found["days"], "Sales per day", "sales"),
         "prices": charts.columns(found["prices"], "Selling price distribution", "sales", every=2),
         "makes": charts.rows(
             found["makes"], "Selling price / MMR by make", reference=1.0, low=_ratio_axis(found)
