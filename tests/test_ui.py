@@ -492,9 +492,11 @@ def test_malformed_or_unknown_run_ids_and_filters_are_refused(ui_server):
         assert http_status(f"{ui_server}/runs/{bad}/rejects?reason=x") == 400, bad
     assert http_status(f"{ui_server}/runs?status=done%27--") == 400
     assert http_status(f"{ui_server}/runs?status=failed") == 200
-    with urllib.request.urlopen(f"{ui_server}/runs", timeout=10) as answer:
-        policy = answer.headers["Content-Security-Policy"]
-    assert "default-src 'none'" in policy and "script-src" not in policy
+    for path in ("/runs", "/static/ui.css", "/healthz"):
+        with urllib.request.urlopen(ui_server + path, timeout=10) as answer:
+            policy = answer.headers["Content-Security-Policy"]
+            assert answer.headers["X-Content-Type-Options"] == "nosniff", path
+        assert "default-src 'none'" in policy and "script-src" not in policy, path
     proc = ui_cli("report", "not-a-run", "--out", "/tmp/never.html")
     assert proc.returncode == 2 and "not a run id" in proc.stderr
     proc = ui_cli("report", str(uuid.uuid4()), "--out", "/tmp/never.html")

@@ -41,7 +41,7 @@ def ui_engine(database_url: str) -> sa.Engine:
 
 
 def _page(html: str, status_code: int = 200) -> HTMLResponse:
-    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+    return HTMLResponse(html, status_code=status_code)
 
 
 def _error(status_code: int, title: str, message: str) -> HTMLResponse:
@@ -52,6 +52,13 @@ def create_app(database_url: str) -> FastAPI:
     engine = ui_engine(database_url)
     app = FastAPI(title="carsales runs", docs_url=None, redoc_url=None, openapi_url=None)
     app.mount("/static", StaticFiles(directory=Path(__file__).with_name("static")), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next):
+        """On every answer, pages, errors and the stylesheet alike."""
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     def read(fn, *args):
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
@@ -84,7 +91,7 @@ def create_app(database_url: str) -> FastAPI:
         return _page(pages.runs_page(found, status, counts))
 
     def _run(run_id: str):
-        """The run's page data, or the error page for a malformed or unknown run id."""
+        """The run id in canonical form, or the error page for a malformed one."""
         canonical = data.run_id_or_none(run_id)
         if canonical is None:
             return None, _error(400, "Not a run id", "A run id is a UUID, as `pipeline runs` prints it.")
@@ -126,8 +133,8 @@ def create_app(database_url: str) -> FastAPI:
 
     @app.get("/healthz", response_class=PlainTextResponse)
     def health():
-        read(lambda conn: conn.execute(sa.text("SELECT 1 FROM meta.pipeline_runs LIMIT 1")).all())
-        return PlainTextResponse("ok", headers=SECURITY_HEADERS)
+        read(data.health)
+        return PlainTextResponse("ok")
 
     return app
 

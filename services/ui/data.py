@@ -34,6 +34,11 @@ def runs(conn: Connection, status: str | None = None, limit: int = RUNS_SHOWN) -
     return [dict(r) for r in rows]
 
 
+def health(conn: Connection) -> None:
+    """Raises unless the ledger answers (the container's healthcheck)."""
+    conn.execute(Q["health"]).all()
+
+
 def run_summary(conn: Connection, run_id: str) -> dict | None:
     """One run as the runs page lists it, or None."""
     found = conn.execute(Q["runs"], {"status": None, "run_id": run_id, "limit": 1}).mappings().first()

@@ -5,6 +5,9 @@
 -- job (today the only one; with chunked transforms the publish, which depends on all chunks)
 -- reports the sales published and the lines quarantined.
 
+-- name: health
+SELECT 1 FROM meta.pipeline_runs LIMIT 1
+
 -- name: runs
 SELECT r.run_id, r.kind, r.status, r.created_at, r.started_at, r.finished_at, r.failed_stage, r.error,
        jsonb_array_length(r.sources) AS files,
