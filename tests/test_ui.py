@@ -440,6 +440,10 @@ def test_jobs_of_any_kind_show_up_as_the_ledger_records_them(clean_db, ui_server
     run(plan[0], "setup-1", (0, 0, 0))()
     run(plan[1], "ingest-1", (300, 298, 2))()
     first, second = run(plan[2], "transform-1", (100, 99, 1)), run(plan[3], "transform-2", (100, 100, 0))
+    page = visitor.visit(f"{ui_server}/runs/{run_id}", "run-chunked-running")
+    assert page.locator("#run-status").inner_text() == "running"
+    assert page.locator('meta[http-equiv="refresh"]').count() == 1, "a running run's page refreshes itself"
+    assert page.locator("#timeline .mark.job-running").count() == 2, "running jobs are drawn up to now"
     first(), second()
     run(plan[4], "transform-1", (98, 98, 0), retried=True)()
     run(plan[5], "transform-2", (298, 297, 1))()
@@ -454,6 +458,7 @@ def test_jobs_of_any_kind_show_up_as_the_ledger_records_them(clean_db, ui_server
     assert summary(page) == ledger_counts(status)
     assert summary(page)["facts"] == "297" and summary(page)["quarantined"] == "1"
     assert visitor.marks("#timeline svg.chart") == 6
+    assert page.locator('meta[http-equiv="refresh"]').count() == 0
     bars = page.locator("#timeline .mark").evaluate_all(
         "marks => marks.map(m => [m.x.baseVal.value, m.x.baseVal.value + m.width.baseVal.value])"
     )
