@@ -408,6 +408,57 @@ def _duration(delta) -> str:
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {int(delta.total_seconds()) % 60:02d}s"
 
+# The web UI is a service of its own (services/ui): like the stage jobs, it is reached by its dotted
+# path at run time, so shared/ never imports a service and an image without the UI still runs.
+UI_MODULES = {"serve": "services.ui.app", "report": "services.ui.report"}
+
+
+def _ui(name: str):
+    import importlib
+
+    try:
+        return importlib.import_module(UI_MODULES[name])
+    except ModuleNotFoundError as exc:
+        _fail(f"the web UI is not installed here ({exc}); install the project with its UI", EXIT_USAGE)
+
+
+@cli.command()
+@click.option("--host", help="Address to listen on [default: UI_HOST, 127.0.0.1: this machine only].")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port to listen on [default: UI_PORT, 8080].")
+def ui(host, port):
+    """Serve the read-only web UI: runs, each run's jobs, checks and rejects, charts of the data."""
+    cfg = _settings()
+    configure_logging("ui", cfg.log_level, cfg.log_format)
+    _ui("serve").serve(cfg.ui_database_url, host or cfg.ui_host, port or cfg.ui_port)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, writable=True), help="HTML file to write."
+)
+def report(run_id, out):
+    """Write RUN_ID's page as one self-contained HTML file (inline CSS and SVG), e.g. for a ticket."""
+    _uuid(run_id)
+    cfg = _settings()
+    try:
+        written = _ui("report").write_report(cfg.ui_database_url, run_id, out)
+    except sqlalchemy.exc.OperationalError as exc:
+        _fail(
+            f"PostgreSQL is unavailable at {mask_url(cfg.ui_database_url)} ({exc.orig})".strip(),
+            EXIT_UNAVAILABLE,
+        )
+    except sqlalchemy.exc.ProgrammingError as exc:
+        _fail(
+            f"the ledger is not readable as {mask_url(cfg.ui_database_url)}: {exc.orig}".strip(),
+            EXIT_UNAVAILABLE,
+        )
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc.strerror}", EXIT_USAGE)
+    if not written:
+        _fail(f"no run {run_id} in the ledger", EXIT_USAGE)
+    click.echo(out)
+
 
 def main():
     cli(prog_name="pipeline")

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from croniter import croniter
 from dotenv import load_dotenv
@@ -26,6 +26,8 @@ DEFAULTS = {
     "RETRY_MAX": "3",
     "RETRY_INTERVALS": "2,10,30",
     "SCHEDULE_CRON": "0 2 * * *",
+    "UI_HOST": "127.0.0.1",
+    "UI_PORT": "8080",
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "console")
@@ -47,6 +49,10 @@ class Settings:
     analyst_db_password: str | None
     schedule_cron: str  # the daily batch's cron string, in UTC (services/scheduler)
     landing_dir: Path  # where the daily batch looks for files (default DATA_DIR/landing)
+    ui_database_url: str
+    ui_host: str
+    ui_port: int
+    ui_db_password: str | None
 
     def __repr__(self) -> str:
         # Printed or logged (a traceback, a debugger), settings show no password.
@@ -109,6 +115,11 @@ def _cron(env, name: str) -> str:
             f"setting {name}={value!r} is malformed: expected a cron string of five fields, like '0 2 * * *'"
         )
     return value
+def _as_user(database_url: str, user: str, password: str | None) -> str:
+    """DATABASE_URL's server and database, reached as another role (the web UI's `ui`)."""
+    target = urlsplit(database_url)
+    credentials = quote(user) + (f":{quote(password, safe='')}" if password else "")
+    return urlunsplit(target._replace(netloc=f"{credentials}@{target.netloc.rpartition('@')[2]}"))
 
 
 def _number(env, name: str, kind, low, high):
@@ -162,6 +173,13 @@ def load_settings(env=None) -> Settings:
         analyst_db_password=env.get("ANALYST_DB_PASSWORD") or None,
         schedule_cron=_cron(env, "SCHEDULE_CRON"),
         landing_dir=Path(env.get("LANDING_DIR") or data_dir / "landing").resolve(),
+        # The web UI reads as the read-only `ui` role; unset, it reaches DATABASE_URL's database.
+        ui_database_url=_url(env, "UI_DATABASE_URL", db_schemes)
+        if env.get("UI_DATABASE_URL")
+        else _as_user(database_url, "ui", env.get("UI_DB_PASSWORD") or None),
+        ui_host=_get(env, "UI_HOST"),
+        ui_port=_number(env, "UI_PORT", int, 1, 65535),
+        ui_db_password=env.get("UI_DB_PASSWORD") or None,
     )
 
 

@@ -130,6 +130,7 @@ def test_upgrading_raw_to_batch_partitions_keeps_every_loaded_row(monkeypatch):
                 )
         monkeypatch.undo()
         result = migrate.migrate(url, {}, log)
+        # 0005 and every migration after it (later ones leave raw.car_prices as 0005 made it).
         assert result.applied == [f"{m.version}_{m.name}" for m in every_migration if m.version >= "0005"]
         assert result.applied[0] == "0005_raw_batch_partitions"
         with conn, conn.cursor() as cur:

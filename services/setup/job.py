@@ -18,7 +18,11 @@ def _prepare(
     cfg = ctx.settings
     ctx.result = migrate(
         cfg.setup_database_url,
-        {"pipeline": cfg.pipeline_db_password, "analyst": cfg.analyst_db_password},
+        {
+            "pipeline": cfg.pipeline_db_password,
+            "analyst": cfg.analyst_db_password,
+            "ui": cfg.ui_db_password,
+        },
         ctx.log,
     ).__dict__
     with ctx.engine.begin() as conn:

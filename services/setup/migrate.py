@@ -20,7 +20,7 @@ from shared.db import connection_lock
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 GRANTS_SQL = Path(__file__).with_name("grants.sql")
 LOCK_NAME = "carsales:setup"
-ROLES = ("pipeline", "analyst")
+ROLES = ("pipeline", "analyst", "ui")
 
 
 @dataclass
@@ -86,7 +86,7 @@ def ensure_database(url: str, log) -> bool:
 
 
 def ensure_roles(cur, passwords: dict[str, str | None], log) -> list[str]:
-    """Create the pipeline and analyst roles if missing; set their passwords when configured."""
+    """Create the pipeline, analyst and ui roles if missing; set their passwords when configured."""
     created = []
     for role in ROLES:
         cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
@@ -121,6 +121,7 @@ def migrate(url: str, passwords: dict[str, str | None], log) -> SetupResult:
                 sql.SQL("GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {} TO pipeline").format(database)
             )
             cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO analyst").format(database))
+            cur.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO ui").format(database))
             conn.commit()
             # Objects are created as the pipeline role, so workers connecting as it own them.
             cur.execute("SET ROLE pipeline")
