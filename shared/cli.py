@@ -361,52 +361,8 @@ def schedule(limit, as_json):
         "schedulers": schedulers,
         "runs": _read(daily.recent, limit),
     }
-    if as_json:
-        click.echo(json.dumps(shown, indent=2, default=str))
-        return
-    next_slot = shown["next_slot"]
-    click.echo(f"schedule     {cfg.schedule_cron} (UTC), SCHEDULE_CRON")
-    click.echo(
-        f"landing dir  {files}"
-        if isinstance(files, str)
-        else f"landing dir  {cfg.landing_dir} ({files} file(s))"
-    )
-    click.echo(f"next slot    {next_slot:%Y-%m-%d %H:%M} UTC (in {_duration(next_slot - now)})")
-    if isinstance(schedulers, str):
-        click.echo(f"schedulers   {schedulers}")
-    elif not schedulers:
-        click.echo("schedulers   none running: no slot will start a run (start the scheduler service)")
-    else:
-        for s in schedulers:
-            seen = f"{_duration(now - s['last_heartbeat'])} ago" if s["last_heartbeat"] else "never"
-            click.echo(f"schedulers   {s['name']} (last seen {seen})")
-        if len(schedulers) > 1:
-            click.echo("warning: more than one scheduler runs; run exactly one (rq cron has no leader lock)")
-    click.echo("last scheduled runs:")
-    _table(
-        ("slot", "run_id", "status", "files", "loaded", "skipped", "sales", "outcome"),
-        [
-            (
-                f"{r['slot'].astimezone(UTC):%Y-%m-%d %H:%M}",
-                r["run_id"],
-                r["status"],
-                r["files"],
-                r["loaded"],
-                r["skipped"],
-                r["sales_published"],
-                (r["error"] or "")[:60]
-                if r["status"] == "failed"
-                else ("no new files" if r["status"] == "succeeded" and not r["loaded"] else ""),
-            )
-            for r in shown["runs"]
-        ],
-    )
+    render.schedule(shown, now, as_json)
 
-
-def _duration(delta) -> str:
-    minutes = max(int(delta.total_seconds() // 60), 0)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {int(delta.total_seconds()) % 60:02d}s"
 
 # The web UI is a service of its own (services/ui): like the stage jobs, it is reached by its dotted
 # path at run time, so shared/ never imports a service and an image without the UI still runs.

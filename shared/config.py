@@ -115,6 +115,8 @@ def _cron(env, name: str) -> str:
             f"setting {name}={value!r} is malformed: expected a cron string of five fields, like '0 2 * * *'"
         )
     return value
+
+
 def _as_user(database_url: str, user: str, password: str | None) -> str:
     """DATABASE_URL's server and database, reached as another role (the web UI's `ui`)."""
     target = urlsplit(database_url)

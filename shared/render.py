@@ -2,6 +2,7 @@
 shared/cli.py reads the ledger and hands the rows over."""
 
 import json
+from datetime import UTC
 
 import click
 
@@ -102,3 +103,53 @@ class Progress:
             if self._seen.get(key) != stage["status"]:
                 self._seen[key] = stage["status"]
                 click.echo(f"  {label(stage):<40} {stage['status']}")
+
+
+def schedule(shown: dict, now, json_output: bool) -> None:
+    """`pipeline schedule`: the cron string, landing directory, next slot, schedulers, last runs."""
+    if json_output:
+        click.echo(json.dumps(shown, indent=2, default=str))
+        return
+    next_slot = shown["next_slot"]
+    click.echo(f"schedule     {shown['schedule']} (UTC), SCHEDULE_CRON")
+    click.echo(
+        f"landing dir  {shown['landing_files']}"
+        if isinstance(shown["landing_files"], str)
+        else f"landing dir  {shown['landing_dir']} ({shown['landing_files']} file(s))"
+    )
+    click.echo(f"next slot    {next_slot:%Y-%m-%d %H:%M} UTC (in {_duration(next_slot - now)})")
+    if isinstance(shown["schedulers"], str):
+        click.echo(f"schedulers   {shown['schedulers']}")
+    elif not shown["schedulers"]:
+        click.echo("schedulers   none running: no slot will start a run (start the scheduler service)")
+    else:
+        for s in shown["schedulers"]:
+            seen = f"{_duration(now - s['last_heartbeat'])} ago" if s["last_heartbeat"] else "never"
+            click.echo(f"schedulers   {s['name']} (last seen {seen})")
+        if len(shown["schedulers"]) > 1:
+            click.echo("warning: more than one scheduler runs; run exactly one (rq cron has no leader lock)")
+    click.echo("last scheduled runs:")
+    table(
+        ("slot", "run_id", "status", "files", "loaded", "skipped", "sales", "outcome"),
+        [
+            (
+                f"{r['slot'].astimezone(UTC):%Y-%m-%d %H:%M}",
+                r["run_id"],
+                r["status"],
+                r["files"],
+                r["loaded"],
+                r["skipped"],
+                r["sales_published"],
+                (r["error"] or "")[:60]
+                if r["status"] == "failed"
+                else ("no new files" if r["status"] == "succeeded" and not r["loaded"] else ""),
+            )
+            for r in shown["runs"]
+        ],
+    )
+
+
+def _duration(delta) -> str:
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {int(delta.total_seconds()) % 60:02d}s"
