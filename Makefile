@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 SAMPLE ?= data/sample.csv
 SCALE ?= 1
 RUN_DIR := .run
+# Compose v2 (`docker compose`) where present, else v1 (`docker-compose`).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help venv test lint format run up down bench containers sample clean
+.PHONY: help venv test lint format run up down e2e bench containers sample clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -47,10 +49,13 @@ run: venv  ## run the whole pipeline on data/sample.csv with local processes
 	 wait; echo "worker logs: $(RUN_DIR)/{setup,ingest,transform}.log"; exit $$status
 
 up:  ## the whole stack in containers: docker compose up --build
-	docker compose up --build
+	$(COMPOSE) up --build
 
 down:  ## stop the stack (volumes are kept; add -v by hand to drop them)
-	docker compose down
+	$(COMPOSE) down
+
+e2e: venv  ## the stack for real: engine and images if missing, up, scale, runs, a killed worker, down
+	bash .ci/e2e.sh
 
 bench: venv  ## benchmark: floor vs naive vs ours at SCALE x 558,837 lines (make bench SCALE=10)
 	$(BIN)/python benchmarks/bench.py --scale $(SCALE)
