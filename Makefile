@@ -48,8 +48,9 @@ run: venv  ## run the whole pipeline on data/sample.csv with local processes
 	 for stage in setup ingest transform; do kill -TERM $$(cat $(RUN_DIR)/$$stage.pid) 2>/dev/null || true; done; \
 	 wait; echo "worker logs: $(RUN_DIR)/{setup,ingest,transform}.log"; exit $$status
 
+# BuildKit (RUN --mount): the default of Compose v2; Compose v1 builds through the docker client with it only when told.
 up:  ## the whole stack in containers: docker compose up --build
-	$(COMPOSE) up --build
+	DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1 $(COMPOSE) up --build
 
 down:  ## stop the stack (volumes are kept; add -v by hand to drop them)
 	$(COMPOSE) down

@@ -279,6 +279,7 @@ def test_the_stack_as_a_user_runs_it(stack: Stack, data_files: Path) -> None:
         "the bootstrap's sample run in the ledger",
     )[0][0]
     assert stack.wait_run(sample_run, ("succeeded", "failed", "cancelled"), 300) == "succeeded"
+    assert sample_run in cli("runs").stdout
     lap("sample run succeeded")
 
     # --- scale out -------------------------------------------------------------------------------
