@@ -6,8 +6,10 @@ BIN := $(VENV)/bin
 SAMPLE ?= data/sample.csv
 SCALE ?= 1
 RUN_DIR := .run
+# Compose v2 (`docker compose`) where present, else v1 (`docker-compose`).
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: help venv test lint format run up down bench containers sample clean
+.PHONY: help venv test lint format run up down e2e bench containers sample clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -15,7 +17,7 @@ help:  ## list targets
 $(BIN)/pipeline: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(BIN)/pip install --quiet -e ".[dev,bench,ui]"
 	touch $@
 
 venv: $(BIN)/pipeline  ## create .venv and install the project with its dev tools
@@ -46,11 +48,15 @@ run: venv  ## run the whole pipeline on data/sample.csv with local processes
 	 for stage in setup ingest transform; do kill -TERM $$(cat $(RUN_DIR)/$$stage.pid) 2>/dev/null || true; done; \
 	 wait; echo "worker logs: $(RUN_DIR)/{setup,ingest,transform}.log"; exit $$status
 
+# BuildKit (RUN --mount): the default of Compose v2; Compose v1 builds through the docker client with it only when told.
 up:  ## the whole stack in containers: docker compose up --build
-	docker compose up --build
+	DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1 $(COMPOSE) up --build
 
 down:  ## stop the stack (volumes are kept; add -v by hand to drop them)
-	docker compose down
+	$(COMPOSE) down
+
+e2e: venv  ## the stack for real: engine and images if missing, up, scale, runs, a killed worker, down
+	bash .ci/e2e.sh
 
 bench: venv  ## benchmark: floor vs naive vs ours at SCALE x 558,837 lines (make bench SCALE=10)
 	$(BIN)/python benchmarks/bench.py --scale $(SCALE)

@@ -222,6 +222,8 @@ def setup(as_json):
     setup_run = import_attribute(queues.JOB_FUNCTIONS["setup"])
     try:
         setup_run(run_id=spec.run_id, plan=[p.as_dict() for p in plan], sources=[], force=False)
+    except ConfigError as exc:  # e.g. a database that is not UTF8: the message says what to change
+        _fail(f"setup failed: {exc}", EXIT_USAGE)
     except Exception as exc:
         _fail(f"setup failed: {type(exc).__name__}: {exc}", EXIT_FAILED)
     found = _read(ledger.get_status, spec.run_id)

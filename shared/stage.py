@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from shared import db, ledger, queues
 from shared.config import Settings, settings
-from shared.errors import RunCancelled, is_transient
+from shared.errors import ConfigError, RunCancelled, is_transient
 from shared.logging import bind_context
 
 
@@ -109,9 +109,11 @@ def stage_job(stage: str, task_arg: str | None = None, prepare=None):
             log = structlog.get_logger(f"services.{stage}")
             ctx = StageContext(stage, run_id, task, job_id, worker, cfg, db.engine(), log)
             started = time.perf_counter()
+            prepared = prepare is None
             try:
                 if prepare is not None:
                     prepare(ctx, run_id=run_id, **kwargs)
+                    prepared = True
                 with ctx.engine.begin() as conn:
                     status = ledger.run_status(conn, run_id)
                     if status in ("cancelled", "failed"):
@@ -148,15 +150,18 @@ def stage_job(stage: str, task_arg: str | None = None, prepare=None):
                 will_retry = bool(job and is_transient(exc) and job.retries_left)
                 if job and not is_transient(exc):
                     job.retries_left = 0  # bad input or a bug: retrying cannot help
+                # Setup's prepare() creates the ledger: after a configuration error there (a database
+                # that is not UTF8) there may be none to update; the sweeper fails a queued run from RQ.
                 try:
-                    with db.engine().begin() as conn:
-                        if will_retry:
-                            ledger.retrying_stage(conn, run_id, stage, task, error)
-                            later = []
-                        else:
-                            later = ledger.fail_stage(conn, run_id, stage, task, error)
-                    if later:
-                        queues.cancel_jobs(later)
+                    if prepared or not isinstance(exc, ConfigError):
+                        with db.engine().begin() as conn:
+                            if will_retry:
+                                ledger.retrying_stage(conn, run_id, stage, task, error)
+                                later = []
+                            else:
+                                later = ledger.fail_stage(conn, run_id, stage, task, error)
+                        if later:
+                            queues.cancel_jobs(later)
                 except Exception as ledger_exc:  # the database may be the thing that is down
                     log.error("ledger update failed", error=_error_text(ledger_exc))
                 if will_retry:
@@ -169,14 +174,10 @@ def stage_job(stage: str, task_arg: str | None = None, prepare=None):
                     )
                 else:
                     # The traceback as plain text: a rendered exc_info would carry every frame's local
-                    # variables, settings with their connection URLs (and passwords) among them.
-                    log.error(
-                        "stage failed",
-                        error=error,
-                        seconds=seconds,
-                        attempt=ctx.attempt,
-                        traceback=_traceback(exc),
-                    )
+                    # variables, settings with their connection URLs (and passwords) among them. A
+                    # configuration error is no bug: its message says what to change.
+                    where = {} if isinstance(exc, ConfigError) else {"traceback": _traceback(exc)}
+                    log.error("stage failed", error=error, seconds=seconds, attempt=ctx.attempt, **where)
                 raise
             outcome = {**ctx.result, "seconds": round(time.perf_counter() - started, 3)}
             # Nothing after the commit may raise: RQ would fail or retry a job whose work is done.

@@ -25,9 +25,21 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 
 WORKERS = ("setup", "ingest", "transform")
 STORES = ("postgres", "redis")
-SERVICE_DOCKERFILES = {stage: ROOT / "services" / stage / "Dockerfile" for stage in WORKERS}
+# One Dockerfile for every stage's image; the stage is its build argument STAGE.
+WORKER_DOCKERFILE = ROOT / "services" / "Dockerfile"
 DASHBOARD_DOCKERFILE = ROOT / "ops" / "rq-dashboard" / "Dockerfile"
-ALL_DOCKERFILES = [*SERVICE_DOCKERFILES.values(), DASHBOARD_DOCKERFILE]
+ALL_DOCKERFILES = [WORKER_DOCKERFILE, DASHBOARD_DOCKERFILE]
+OFFLINE_DIR = ROOT / "ops" / "offline"
+# Services built from the worker Dockerfile, and the stage each one's image holds.
+IMAGE_STAGES = {
+    "bootstrap": "setup",
+    "setup": "setup",
+    "ingest": "ingest",
+    "transform": "transform",
+    "cli": "setup",
+    "scheduler": "scheduler",
+    "ui": "ui",
+}
 
 # Variables of the configuration contract: .env.example documents each one.
 CONTRACT_VARS = (
@@ -180,16 +192,34 @@ def healthcheck_cmd(args: str) -> list[str] | None:
     return exec_form(rest) if rest.startswith("[") else ["/bin/sh", "-c", rest]
 
 
+def image_env(instructions: list[tuple[str, str]], build_args: dict) -> dict[str, str]:
+    """ENV of the final stage as NAME -> value, ${ARG} references resolved from build_args."""
+    env = {}
+    for kw, args in final_stage(instructions):
+        if kw == "ENV":
+            for name, value in re.findall(r"([A-Za-z_][A-Za-z0-9_]*)=(\S+)", args):
+                env[name] = re.sub(r"\$\{?(\w+)\}?", lambda m: str(build_args.get(m.group(1), "")), value)
+    return env
+
+
 def image_cmd(service: dict) -> list[str] | None:
-    """The image's CMD for a service built from a Dockerfile in this repo."""
+    """The image's CMD for a service built from a Dockerfile in this repo, with the image's ENV
+    (as set from the service's build args) expanded where the CMD runs a shell."""
     build = service.get("build")
     if not build:
         return None
     if isinstance(build, str):
         build = {"context": build}
     dockerfile = ROOT / build.get("context", ".") / build.get("dockerfile", "Dockerfile")
-    cmds = [args for kw, args in final_stage(parse_dockerfile(dockerfile)) if kw == "CMD"]
-    return exec_form(cmds[-1]) if cmds else None
+    instructions = parse_dockerfile(dockerfile)
+    cmds = [args for kw, args in final_stage(instructions) if kw == "CMD"]
+    if not cmds:
+        return None
+    cmd = exec_form(cmds[-1])
+    if len(cmd) == 3 and Path(cmd[0]).name in ("sh", "bash") and cmd[1] == "-c":
+        env = image_env(instructions, build.get("args") or {})
+        cmd[2] = re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), m.group(0)), cmd[2])
+    return cmd
 
 
 def pipeline_invocations(command) -> list[list[str]]:
@@ -198,6 +228,8 @@ def pipeline_invocations(command) -> list[list[str]]:
     if command is None:
         return []
     argv = shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+    if argv[:1] == ["exec"]:
+        argv = argv[1:]
     if len(argv) >= 3 and Path(argv[0]).name in ("sh", "bash") and argv[1] == "-c":
         calls = []
         for part in re.split(r"&&|\|\||;", argv[2]):
@@ -307,8 +339,6 @@ def test_worker_is_scalable_and_long_running(services: dict, worker: str) -> Non
     )
     assert seconds >= 60, f"{worker} stop_grace_period {grace!r} too short for a batch"
     assert "./data:/data:ro" in svc.get("volumes", [])
-    build = svc.get("build") or {}
-    assert Path(build.get("dockerfile", "")) == Path("services", worker, "Dockerfile")
 
 
 @pytest.mark.parametrize("worker", ("ingest", "transform"))
@@ -322,7 +352,6 @@ def test_only_setup_gets_admin_credentials(services: dict, worker: str) -> None:
 def test_bootstrap_is_one_shot_setup_then_sample_run(services: dict) -> None:
     boot = services["bootstrap"]
     assert boot.get("restart") == "no"
-    assert Path((boot.get("build") or {}).get("dockerfile", "")) == Path("services/setup/Dockerfile")
     deps = depends_on(boot)
     assert all(deps.get(s) == "service_healthy" for s in STORES), deps
     calls = pipeline_invocations(boot.get("command"))
@@ -438,47 +467,106 @@ def test_dockerfile_basics(path: Path) -> None:
     assert any(kw == "CMD" for kw, _ in final), f"{path}: no CMD"
 
 
-@pytest.mark.parametrize("stage", WORKERS)
-def test_worker_dockerfile(stage: str) -> None:
-    path = SERVICE_DOCKERFILES[stage]
-    instructions = parse_dockerfile(path)
+def test_worker_dockerfile() -> None:
+    instructions = parse_dockerfile(WORKER_DOCKERFILE)
     assert sum(kw == "FROM" for kw, _ in instructions) >= 2, "expected a multi-stage build"
     final = final_stage(instructions)
-    cmd = [args for kw, args in final if kw == "CMD"][-1]
-    assert exec_form(cmd) == ["pipeline", "worker", stage]
+    cmd = exec_form([args for kw, args in final if kw == "CMD"][-1])
+    # The shell only expands the stage, then is replaced by the worker (exec), which gets SIGTERM.
+    assert cmd == ["/bin/sh", "-c", 'exec pipeline worker "$PIPELINE_STAGE"'], cmd
+    assert image_env(instructions, {"STAGE": "ingest"})["PIPELINE_STAGE"] == "ingest"
     health = [args for kw, args in final if kw == "HEALTHCHECK"][-1]
     assert healthcheck_cmd(health) == ["pipeline", "health"]
     assert ("STOPSIGNAL", "SIGTERM") in final
     env = " ".join(args for kw, args in final + instructions if kw == "ENV")
     assert re.search(r"\bPYTHONUNBUFFERED=1\b", env)
-    stage_args = [args for kw, args in instructions if kw == "ARG" and args.startswith("STAGE=")]
-    assert stage_args and all(a == f"STAGE={stage}" for a in stage_args), stage_args
-    # The image carries shared/ and this stage's package only.
-    allowed = {"requirements.txt", "pyproject.toml", "shared/", "services/__init__.py", f"services/{stage}/"}
+    # STAGE has no default: a build without it fails instead of copying every stage.
+    stage_args = [args for kw, args in instructions if kw == "ARG" and args.startswith("STAGE")]
+    assert stage_args and set(stage_args) == {"STAGE"}, stage_args
+    # The image carries shared/ and its own stage's package only.
+    allowed = {"requirements.txt", "pyproject.toml", "shared/", "services/__init__.py", "services/${STAGE}/"}
     for kw, args in instructions:
         if kw in ("COPY", "ADD") and "--from=" not in args:
             words = [w for w in args.split() if not w.startswith("--")]
             for src in words[:-1]:
-                src = src.replace("${STAGE}", stage).replace("$STAGE", stage)
-                assert src in allowed, f"{path}: copies {src}"
+                assert src in allowed, f"{WORKER_DOCKERFILE}: copies {src}"
     # The project is installed without dependencies (they come from requirements.txt).
     runs = " ".join(args for kw, args in final if kw == "RUN")
     assert re.search(r"pip install [^&]*--no-deps", runs)
     assert "-r /wheels/requirements.txt" in runs or "--requirement" in runs
 
 
-def test_worker_dockerfiles_differ_only_by_stage() -> None:
-    def normalized(stage: str) -> list[tuple[str, str]]:
-        return [
-            (kw, re.sub(rf"\b{stage}\b", "<STAGE>", args))
-            for kw, args in parse_dockerfile(SERVICE_DOCKERFILES[stage])
-        ]
+def test_one_worker_dockerfile_builds_every_stage(services: dict) -> None:
+    """Every image of ours (the three stages, the scheduler, the UI) comes from services/Dockerfile
+    with STAGE as a build argument; no per-folder copy of it is left to drift."""
+    assert sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "services").glob("*/Dockerfile")) == []
+    assert set(WORKERS) <= set(IMAGE_STAGES.values())
+    for name, stage in IMAGE_STAGES.items():
+        build = services[name].get("build") or {}
+        assert (build.get("context"), build.get("dockerfile")) == (".", "services/Dockerfile"), name
+        assert (build.get("args") or {}).get("STAGE") == stage, f"{name}: {build.get('args')}"
+        assert services[name]["image"].split(":")[0] == f"carsales/{stage}", name
+    for worker in WORKERS:
+        assert image_cmd(services[worker]) == ["/bin/sh", "-c", f'exec pipeline worker "{worker}"']
 
-    reference = normalized("setup")
-    for stage in WORKERS:
-        assert normalized(stage) == reference, (
-            f"services/{stage}/Dockerfile drifted from services/setup/Dockerfile"
-        )
+
+def test_requirements_are_the_runtime_dependencies_only() -> None:
+    """Worker images install requirements.txt: what the workers import, not the generator's numpy or
+    the benchmark's pandas (docs/containers.md has the image sizes)."""
+    pins = [
+        line.split("==")[0].lower()
+        for line in (ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert {"rq", "redis", "sqlalchemy", "psycopg2-binary", "structlog", "click"} <= set(pins), pins
+    assert not {"numpy", "pandas", "pytest", "ruff", "hypothesis"} & set(pins), pins
+
+
+def test_no_dockerfile_needs_a_registry_for_its_frontend() -> None:
+    """A `# syntax=` line makes BuildKit pull a frontend image; the built-in one handles every
+    instruction used here (RUN --mount included), offline too."""
+    for path in [*ALL_DOCKERFILES, *OFFLINE_DIR.glob("*/Dockerfile")]:
+        first = path.read_text(encoding="utf-8").lstrip().splitlines()[0]
+        assert not re.match(r"#\s*syntax\s*=", first, re.IGNORECASE), f"{path}: {first}"
+
+
+def test_base_images_can_be_replaced(services: dict) -> None:
+    """PYTHON_IMAGE, POSTGRES_IMAGE and REDIS_IMAGE select the base images (the offline ones of
+    ops/offline/build.sh on a host without a registry); the defaults are the official images."""
+    for path in ALL_DOCKERFILES:
+        instructions = parse_dockerfile(path)
+        assert instructions[0] == ("ARG", "PYTHON_IMAGE=python:3.11.14-slim-bookworm"), path
+        froms = [args.split()[0] for kw, args in instructions if kw == "FROM"]
+        assert froms[0] == "${PYTHON_IMAGE}", path
+    for name in [*IMAGE_STAGES, "rq-dashboard"]:
+        args = services[name]["build"]["args"]
+        assert args["PYTHON_IMAGE"] == "${PYTHON_IMAGE:-python:3.11.14-slim-bookworm}", name
+    assert services["postgres"]["image"] == "${POSTGRES_IMAGE:-postgres:15-alpine}"
+    assert services["redis"]["image"] == "${REDIS_IMAGE:-redis:7-alpine}"
+
+
+def test_offline_images_have_their_own_names_and_alone_hold_the_trust_store() -> None:
+    build = (OFFLINE_DIR / "build.sh").read_text(encoding="utf-8")
+    names = set(re.findall(r"\b([a-z0-9-]+/[a-z0-9-]+:[\w.-]+)", build))
+    assert names >= {
+        "carsales-offline/python:3.11",
+        "carsales-offline/postgres:15",
+        "carsales-offline/redis:7",
+    }
+    assert all(name.startswith("carsales-offline/") for name in names), names
+    assert "ca-certificates.crt" in build
+    for path in ALL_DOCKERFILES:
+        text = path.read_text(encoding="utf-8")
+        assert "ca-certificates" not in text and "PIP_CERT" not in text, f"{path} carries a trust store"
+
+
+def test_compose_header_and_readme_agree_that_env_is_committed() -> None:
+    header = COMPOSE_FILE.read_text(encoding="utf-8").split("\n\n")[0]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert (ROOT / ".env").is_file()
+    assert "cp .env.example .env" not in header
+    assert "committed .env" in " ".join(header.replace("#", " ").split())
+    assert "committed `.env`" in readme
 
 
 def test_dashboard_dockerfile_pins_rq_dashboard() -> None:

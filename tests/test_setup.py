@@ -28,6 +28,20 @@ def _objects(engine):
     return schemas, tables, sorted(migrations)
 
 
+def _scalar(database: str, query: str, *params):
+    import psycopg2
+
+    from tests.conftest import PG_BASE
+
+    conn = psycopg2.connect(f"{PG_BASE}/{database}")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query, params)
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
 def test_setup_creates_schemas_ledger_and_roles(engine):
     schemas, tables, migrations = _objects(engine)
     assert schemas == {"raw", "staging", "meta"}
@@ -79,6 +93,28 @@ def test_setup_creates_a_missing_database(tmp_path):
         details = json.loads(proc.stdout)["stages"][0]["details"]
         assert details["database_created"] is True
         assert len(details["migrations_applied"]) >= 3
+        encoding = "SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = %s"
+        assert _scalar("postgres", encoding, name) == "UTF8"
+    finally:
+        _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_setup_refuses_a_database_that_is_not_utf8():
+    """A SQL_ASCII database (what a server initialized without a locale gives) would fail later on the
+    first non-ASCII character; setup refuses it at once, naming it and its encoding, and writes nothing."""
+    import uuid
+
+    from tests.conftest import PG_BASE, _psql_admin
+
+    name = f"carsales_ascii_{uuid.uuid4().hex[:8]}"
+    _psql_admin(f"CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' LOCALE 'C' TEMPLATE template0")
+    try:
+        proc = run_cli("setup", env={"DATABASE_URL": f"{PG_BASE}/{name}"})
+        assert proc.returncode == 2, (proc.stdout, proc.stderr)
+        assert f"database {name} has encoding SQL_ASCII" in proc.stderr
+        assert "Traceback" not in proc.stderr and '"traceback"' not in proc.stderr, proc.stderr
+        assert "ledger update failed" not in proc.stderr, proc.stderr  # there is no ledger to update
+        assert _scalar(name, "SELECT count(*) FROM pg_namespace WHERE nspname = 'meta'") == 0
     finally:
         _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

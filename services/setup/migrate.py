@@ -16,6 +16,7 @@ from psycopg2.extensions import encrypt_password
 from sqlalchemy.engine import make_url
 
 from shared.db import connection_lock
+from shared.errors import ConfigError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 GRANTS_SQL = Path(__file__).with_name("grants.sql")
@@ -64,18 +65,33 @@ def _connect(url: str, dbname: str | None = None):
 
 
 def ensure_database(url: str, log) -> bool:
-    """Create the target database if it is missing and the role may; True if it was created."""
+    """Create the target database if it is missing and the role may; True if it was created.
+
+    The data and the migrations hold non-ASCII text (the data set's "—" colours), so the database
+    must be UTF8: it is created so from template0 (template1 may have another encoding), and an
+    existing database in another encoding is refused before anything is written to it.
+    """
     target = make_url(url).database
     conn = _connect(url, dbname="postgres")
     conn.autocommit = True
     try:
         with conn.cursor() as cur:
             connection_lock(cur, LOCK_NAME)
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (target,))
-            if cur.fetchone():
+            cur.execute("SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = %s", (target,))
+            found = cur.fetchone()
+            if found:
+                if found[0] != "UTF8":
+                    raise ConfigError(
+                        f"database {target} has encoding {found[0]}; the pipeline needs UTF8: drop it or "
+                        "name another database in DATABASE_URL, and setup creates it as UTF8"
+                    )
                 return False
             try:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(target)))
+                cur.execute(
+                    sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(
+                        sql.Identifier(target)
+                    )
+                )
             except psycopg2.errors.InsufficientPrivilege:
                 log.warning("cannot create database; it must exist already", database=target)
                 return False
