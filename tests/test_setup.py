@@ -1,6 +1,7 @@
 """Setup stage: creates everything, is idempotent, and two setups at once do not collide."""
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -259,3 +260,36 @@ def test_upgrading_to_the_extra_field_names_the_repairs_published_before(monkeyp
         conn.close()
     finally:
         _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_setups_of_several_databases_on_one_server_at_once_all_succeed():
+    """Roles belong to the whole server: setups of different databases, started together, each
+    set the role passwords; none may die on another's update of the same role."""
+    import uuid
+
+    from tests.conftest import PG_BASE, _psql_admin
+
+    names = [f"carsales_par_{uuid.uuid4().hex[:8]}" for _ in range(4)]
+    env = {
+        "PIPELINE_DB_PASSWORD": "pw-pipeline",
+        "ANALYST_DB_PASSWORD": "pw-analyst",
+        "UI_DB_PASSWORD": "pw-ui",
+    }
+    try:
+        for _round in range(2):
+            procs = [
+                subprocess.Popen(
+                    [PIPELINE, "setup", "--json"],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    env={**os.environ, **env, "DATABASE_URL": f"{PG_BASE}/{name}"},
+                )
+                for name in names
+            ]
+            for proc in procs:
+                out, err = proc.communicate(timeout=240)
+                assert proc.returncode == 0, err[-2000:]
+    finally:
+        for name in names:
+            _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -64,8 +64,13 @@ def _connect(url: str, dbname: str | None = None):
     return conn
 
 
-def ensure_database(url: str, log) -> bool:
-    """Create the target database if it is missing and the role may; True if it was created.
+def ensure_database_and_roles(url: str, passwords: dict[str, str | None], log) -> tuple[bool, list[str]]:
+    """Create the target database if it is missing and the role may, and the roles; returns whether
+    the database was created and which roles were.
+
+    Both are objects of the whole server, so every setup on it serializes on one lock taken in the
+    maintenance database: the lock in the target database would let setups of two databases on one
+    server alter the same role at once ("tuple concurrently updated").
 
     The data and the migrations hold non-ASCII text (the data set's "—" colours), so the database
     must be UTF8: it is created so from template0 (template1 may have another encoding), and an
@@ -77,28 +82,31 @@ def ensure_database(url: str, log) -> bool:
     try:
         with conn.cursor() as cur:
             connection_lock(cur, LOCK_NAME)
-            cur.execute("SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = %s", (target,))
-            found = cur.fetchone()
-            if found:
-                if found[0] != "UTF8":
-                    raise ConfigError(
-                        f"database {target} has encoding {found[0]}; the pipeline needs UTF8: drop it or "
-                        "name another database in DATABASE_URL, and setup creates it as UTF8"
-                    )
-                return False
-            try:
-                cur.execute(
-                    sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(
-                        sql.Identifier(target)
-                    )
-                )
-            except psycopg2.errors.InsufficientPrivilege:
-                log.warning("cannot create database; it must exist already", database=target)
-                return False
-            log.info("database created", database=target)
-            return True
+            created = _ensure_database(cur, target, log)
+            return created, ensure_roles(cur, passwords, log)
     finally:
         conn.close()
+
+
+def _ensure_database(cur, target: str, log) -> bool:
+    cur.execute("SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = %s", (target,))
+    found = cur.fetchone()
+    if found:
+        if found[0] != "UTF8":
+            raise ConfigError(
+                f"database {target} has encoding {found[0]}; the pipeline needs UTF8: drop it or "
+                "name another database in DATABASE_URL, and setup creates it as UTF8"
+            )
+        return False
+    try:
+        cur.execute(
+            sql.SQL("CREATE DATABASE {} ENCODING 'UTF8' TEMPLATE template0").format(sql.Identifier(target))
+        )
+    except psycopg2.errors.InsufficientPrivilege:
+        log.warning("cannot create database; it must exist already", database=target)
+        return False
+    log.info("database created", database=target)
+    return True
 
 
 def ensure_roles(cur, passwords: dict[str, str | None], log) -> list[str]:
@@ -125,13 +133,13 @@ def ensure_roles(cur, passwords: dict[str, str | None], log) -> list[str]:
 
 
 def migrate(url: str, passwords: dict[str, str | None], log) -> SetupResult:
-    result = SetupResult(database_created=ensure_database(url, log))
+    created, roles_created = ensure_database_and_roles(url, passwords, log)
+    result = SetupResult(database_created=created, roles_created=roles_created)
     conn = _connect(url)
     try:
         with conn.cursor() as cur:
             connection_lock(cur, LOCK_NAME)
             conn.commit()
-            result.roles_created = ensure_roles(cur, passwords, log)
             database = sql.Identifier(make_url(url).database)
             cur.execute(
                 sql.SQL("GRANT CONNECT, CREATE, TEMPORARY ON DATABASE {} TO pipeline").format(database)
