@@ -24,6 +24,7 @@ DEFAULTS = {
     "JOB_TIMEOUT": "3600",
     "RETRY_MAX": "3",
     "RETRY_INTERVALS": "2,10,30",
+    "TRANSFORM_CHUNK_ROWS": "100000",
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "console")
@@ -41,6 +42,7 @@ class Settings:
     job_timeout: int
     retry_max: int
     retry_intervals: tuple[int, ...]
+    transform_chunk_rows: int
     pipeline_db_password: str | None
     analyst_db_password: str | None
 
@@ -148,6 +150,7 @@ def load_settings(env=None) -> Settings:
         job_timeout=_number(env, "JOB_TIMEOUT", int, 1, 7 * 24 * 3600),
         retry_max=_number(env, "RETRY_MAX", int, 0, 100),
         retry_intervals=intervals,
+        transform_chunk_rows=_number(env, "TRANSFORM_CHUNK_ROWS", int, 1, 100_000_000),
         pipeline_db_password=env.get("PIPELINE_DB_PASSWORD") or None,
         analyst_db_password=env.get("ANALYST_DB_PASSWORD") or None,
     )
