@@ -629,7 +629,8 @@ def test_a_make_left_by_an_older_alias_list_fails_natural_keys_until_a_rebuild(c
     transform(engine, ingest(engine, [GOOD] * 200).run_id)
     with engine.begin() as conn:
         conn.execute(
-            sa.text("INSERT INTO staging.dim_make VALUES (:id, 'Vw')"), {"id": uuid.uuid3(NAMESPACE, "make:Vw")}
+            sa.text("INSERT INTO staging.dim_make VALUES (:id, 'Vw')"),
+            {"id": uuid.uuid3(NAMESPACE, "make:Vw")},
         )
     batch = ingest(engine, [line(make="vw", model="Jetta")] * 200)
 

@@ -135,7 +135,9 @@ def repair(raw: pa.Table) -> tuple[dict[str, pa.Array], np.ndarray]:
     if pc.any(shifted).as_py():
         # A handful of lines: rejoined one by one (`concat_ws(', ', trim, body)` of the SQL rule).
         picked = pa.array(np.flatnonzero(_np(shifted)), type=pa.int64())
-        pairs = zip(fields["trim"].take(picked).to_pylist(), fields["body"].take(picked).to_pylist(), strict=True)
+        pairs = zip(
+            fields["trim"].take(picked).to_pylist(), fields["body"].take(picked).to_pylist(), strict=True
+        )
         rejoined = pa.array([", ".join(p for p in pair if p is not None) for pair in pairs], type=pa.string())
         logical["trim"] = pc.replace_with_mask(fields["trim"], shifted, rejoined)
         for name, source in _SHIFTED_FROM.items():
