@@ -15,7 +15,7 @@ help:  ## list targets
 $(BIN)/pipeline: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	touch $@
 
 venv: $(BIN)/pipeline  ## create .venv and install the project with its dev tools

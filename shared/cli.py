@@ -370,7 +370,10 @@ def rebuild(wait, as_json):
 @click.option("--seed", default=42, show_default=True, help="Random seed: same seed, same file.")
 def sample(rows, out, seed):
     """Write a deterministic sample file with the real data set's header and defects."""
-    from shared.sample import write_sample
+    try:  # a development tool (tools/, numpy): not in the worker images
+        from tools.sample import write_sample
+    except ImportError as exc:
+        _fail(f"pipeline sample needs the development install (pip install -e '.[dev]'): {exc}", EXIT_USAGE)
 
     started = time.perf_counter()
     counts = write_sample(out, rows, seed)

@@ -21,11 +21,17 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_BASE = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 TEST_DB = f"carsales_test_{os.getpid()}"
 
-# A valid line of car_prices.csv, and one of the Volkswagen lines whose fields are shifted one
-# place right (its trim holds a comma): the tests' building blocks.
+# A valid line of car_prices.csv; a Volkswagen line in the real file's layout, its trim
+# `SE PZEV w/Connectivity, Navitgation` written unquoted so the line has 17 fields (transmission
+# blank, the real sale date last); and the 16-field variant a reader that dropped the 17th field
+# writes, every field from body on shifted one place right: the tests' building blocks.
 GOOD = (
     "2015,Kia,Sorento,LX,SUV,automatic,5xyktca69fg566472,ca,5,16639,white,black,"
     "kia motors america  inc,20500,21500,Tue Dec 16 2014 12:30:00 GMT-0800 (PST)"
+)
+VW_SPLIT_TRIM = (
+    "2015,Volkswagen,Jetta,SE PZEV w/Connectivity,Navitgation,sedan,,3vwd17aj3fm227143,ca,4.6,9012,"
+    "white,black,volkswagen credit inc,13950,13700,Tue Jan 27 2015 04:30:00 GMT-0800 (PST)"
 )
 VW_SHIFTED = (
     "2015,Volkswagen,Jetta,SE PZEV w/ Connectivity,Navitgation,sedan,automatic,3vwd17aj5fm201708,ca,46,"

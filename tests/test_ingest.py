@@ -4,6 +4,7 @@ For each file: rows in raw.car_prices + lines in raw.rejected_lines = CSV record
 """
 
 import csv
+import datetime as dt
 import gzip
 import io
 import json
@@ -13,8 +14,15 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from shared.dataset import HEADER_LINE
-from tests.conftest import GOOD, VW_SHIFTED, hold_raw, run_cli, wait_for_run
+from services.ingest.reader import Counts, RecordSplitter, is_split_trim
+from shared.dataset import FIELD_COUNT, HEADER_LINE, split_trim
+from tests.conftest import GOOD, VW_SHIFTED, VW_SPLIT_TRIM, hold_raw, run_cli, wait_for_run
+
+NOT_SPLIT_TRIM = (
+    "wrong number of fields: expected 16, found 17 (its trim and body fields rejoined are no known "
+    "split trim: where the extra comma is cannot be told)"
+)
+SALE_DATE = "Tue Jan 27 2015 04:30:00 GMT-0800 (PST)"
 
 
 def write(path, text: str | bytes) -> str:
@@ -64,7 +72,7 @@ def ingest_workers(workers):
 
 
 def test_generated_file_with_every_defect_reconciles(ingest_workers, engine, data_dir):
-    from shared.sample import write_sample
+    from tools.sample import write_sample
 
     path = data_dir / "generated.csv"
     write_sample(path, 3000, seed=7)
@@ -328,3 +336,171 @@ def test_a_large_field_loads(ingest_workers, engine, data_dir):
             .all()
         )
     assert sizes == [2, len(big)]
+
+
+# --- the real file's 17-field Volkswagen lines -----------------------------------------------------
+
+
+def test_split_trim_is_the_known_trim_of_a_17_field_line():
+    fields = VW_SPLIT_TRIM.split(",")
+    assert len(fields) == FIELD_COUNT + 1
+    assert split_trim(fields) == "SE PZEV w/Connectivity, Navitgation"
+    assert split_trim(fields[:-1]) is None, "16 fields: not a split line"
+    assert split_trim([*fields, "x"]) is None, "18 fields"
+    other = fields.copy()
+    other[4] = "Navigation"
+    assert split_trim(other) is None, "another trim with a comma: its split is not known"
+    spaced = fields.copy()
+    spaced[3] = "SE PZEV w/ Connectivity"
+    assert split_trim(spaced) is None, "compared as written"
+    assert split_trim(GOOD.split(",") + ["x"]) is None
+
+
+@pytest.mark.parametrize(
+    ("record", "loadable"),
+    [
+        (VW_SPLIT_TRIM, True),
+        (VW_SPLIT_TRIM.replace("volkswagen credit inc", '"volkswagen credit, inc"'), True),
+        (VW_SPLIT_TRIM.replace(",Navitgation,", ",Navigation,"), False),
+        (VW_SPLIT_TRIM.replace("SE PZEV w/Connectivity", '"SE PZEV w/Connectivity"'), False),
+        (VW_SPLIT_TRIM.replace("volkswagen credit inc", '"volkswagen credit inc'), False),
+        (VW_SPLIT_TRIM.replace("white", "whi\rte"), False),
+        (VW_SPLIT_TRIM.replace("white", "whi\x00te"), False),
+        (VW_SPLIT_TRIM + ",extra", False),
+        (VW_SHIFTED, False),
+        (GOOD, False),
+    ],
+)
+def test_is_split_trim_only_for_a_loadable_17_field_line_with_a_known_split(record, loadable):
+    assert is_split_trim(record.encode()) is loadable
+    assert is_split_trim(record.replace("white", "wh\xefte").encode("latin-1")) is False, "not UTF-8"
+
+
+@pytest.mark.parametrize(
+    "neighbour",
+    [
+        GOOD,  # a plain block: the fast path sets the line apart
+        GOOD.replace("kia motors america  inc", '"kia motors america, inc"'),  # a block with quotes
+        GOOD.replace("white", "wh\rite"),  # a carriage return outside quotes: line by line
+    ],
+)
+def test_splitter_sets_split_trim_lines_apart_with_their_line_numbers(neighbour):
+    unknown = VW_SPLIT_TRIM.replace(",Navitgation,", ",Navigation,")
+    lines = [neighbour, VW_SPLIT_TRIM, unknown, neighbour]
+    data = ("\n".join(lines) + "\n").encode()
+    counts, rejects, split = Counts(), [], []
+    chunks = b"".join(RecordSplitter(io.BytesIO(data), counts, rejects.append, split.append).chunks())
+    assert split == [f"3,{VW_SPLIT_TRIM}\n".encode()]
+    expected = [(4, NOT_SPLIT_TRIM)]
+    if "\r" in neighbour:
+        expected = [(2, "carriage return inside an unquoted field"), *expected]
+        expected.append((5, "carriage return inside an unquoted field"))
+    assert [(r.line_number, r.reason) for r in rejects] == expected
+    assert (counts.records, counts.split_trim) == (len(lines), 1)
+    assert counts.loaded + counts.rejected == counts.records
+    assert counts.loaded == chunks.count(b"\n") + len(split)
+
+
+def test_a_17_field_line_with_a_known_split_trim_is_loaded_with_its_17th_field(
+    ingest_workers, engine, data_dir
+):
+    unknown = VW_SPLIT_TRIM.replace(",Navitgation,", ",Navigation,")
+    lines = [GOOD, VW_SPLIT_TRIM, unknown, VW_SHIFTED, GOOD]
+    path = write(data_dir / "jetta.csv", HEADER_LINE + "\n" + "\n".join(lines) + "\n")
+    stage = next(s for s in ingest_runs(path)["stages"] if s["stage"] == "ingest")
+    assert stage["status"] == "succeeded"
+    assert (stage["rows_in"], stage["rows_out"], stage["rows_rejected"]) == (5, 4, 1)
+    assert stage["details"]["rows_split_trim"] == 1
+    rows, rejects = counts_for(engine, "jetta.csv")
+    assert rows + rejects == csv_records(path) == len(lines)
+    with engine.connect() as conn:
+        raw = conn.execute(
+            sa.text(
+                "SELECT * FROM raw.car_prices_lineage WHERE _source_file = 'jetta.csv' ORDER BY _line_number"
+            )
+        ).mappings()
+        by_line = {row["_line_number"]: row for row in raw}
+        rejected = conn.execute(
+            sa.text(
+                "SELECT line_number, reason, raw_line FROM raw.rejected_lines WHERE source_file = 'jetta.csv'"
+            )
+        ).one()
+    assert sorted(by_line) == [2, 3, 5, 6]
+    # the first 16 fields in the 16 columns, in order (as the shifted variant looks), the 17th apart
+    jetta = by_line[3]
+    assert (jetta["trim"], jetta["body"], jetta["transmission"], jetta["vin"], jetta["state"]) == (
+        "SE PZEV w/Connectivity",
+        "Navitgation",
+        "sedan",
+        None,
+        "3vwd17aj3fm227143",
+    )
+    assert (jetta["condition"], jetta["sellingprice"], jetta["saledate"]) == ("ca", "13950", "13700")
+    assert jetta["_extra_field"] == SALE_DATE
+    assert [by_line[n]["_extra_field"] for n in (2, 5, 6)] == [None, None, None]
+    assert (rejected.line_number, rejected.reason) == (4, NOT_SPLIT_TRIM)
+    assert bytes(rejected.raw_line) == unknown.encode()
+
+
+def test_a_17_field_line_becomes_a_sale_with_its_real_sale_date(workers, engine, data_dir):
+    """Through ingest and transform workers: the real layout's line is a full sale, repaired."""
+    workers.start_all()
+    # (enough good lines that the one quarantined stays under QUARANTINE_MAX_RATE)
+    lines = [GOOD, VW_SPLIT_TRIM, VW_SHIFTED, VW_SPLIT_TRIM.replace(SALE_DATE, ""), *[GOOD] * 146]
+    path = write(data_dir / "jetta run.csv", HEADER_LINE + "\n" + "\n".join(lines) + "\n")
+    proc = run_cli("run", "--source", path, "--wait", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    status = json.loads(proc.stdout)
+    ingest, transform = (
+        next(s for s in status["stages"] if s["stage"] == name) for name in ("ingest", "transform")
+    )
+    assert (ingest["rows_in"], ingest["rows_out"], ingest["details"]["rows_split_trim"]) == (150, 150, 2)
+    assert (transform["rows_in"], transform["rows_out"], transform["rows_rejected"]) == (150, 149, 1)
+    assert transform["details"]["repairs"] == {"shifted_16_fields": 1, "split_trim_17_fields": 2}
+    reconciliation = next(q for q in status["quality"] if q["check"] == "reconciliation")
+    assert reconciliation["status"] == "pass"
+    assert reconciliation["details"].startswith(
+        "150 raw lines (of which 2 of 17 fields, split trim rejoined) = "
+    )
+    with engine.connect() as conn:
+        sales = conn.execute(
+            sa.text(
+                "SELECT f.line_number, m.make_name, f.model, f.trim, f.body, f.transmission_id, f.vin, "
+                "s.state_code, f.condition, f.odometer, e.color_name AS exterior, i.color_name AS interior, "
+                "se.seller_name, f.mmr, f.selling_price, f.sale_date, f.repaired, f.repair "
+                "FROM staging.fact_car_sales f JOIN staging.dim_make m USING (make_id) "
+                "JOIN staging.dim_state s USING (state_id) JOIN staging.dim_seller se USING (seller_id) "
+                "JOIN staging.dim_color e ON e.color_id = f.exterior_color_id "
+                "JOIN staging.dim_color i ON i.color_id = f.interior_color_id WHERE f.line_number < 6"
+            )
+        ).mappings()
+        sales = {row["line_number"]: dict(row) for row in sales}
+        quarantined = conn.execute(
+            sa.text("SELECT line_number, reasons, repair, extra_field FROM staging.quarantined_sales")
+        ).one()
+    assert sorted(sales) == [2, 3, 4]
+    jetta = sales[3]
+    assert jetta.pop("sale_date") == dt.datetime(2015, 1, 27, 12, 30, tzinfo=dt.UTC)
+    assert jetta == {
+        "line_number": 3,
+        "make_name": "Volkswagen",
+        "model": "Jetta",
+        "trim": "SE PZEV w/Connectivity, Navitgation",
+        "body": "Sedan",
+        "transmission_id": None,
+        "vin": "3VWD17AJ3FM227143",
+        "state_code": "CA",
+        "condition": 46,
+        "odometer": 9012,
+        "exterior": "white",
+        "interior": "black",
+        "seller_name": "volkswagen credit inc",
+        "mmr": 13950,
+        "selling_price": 13700,
+        "repaired": True,
+        "repair": "split_trim_17_fields",
+    }
+    assert (sales[4]["repair"], sales[4]["sale_date"]) == ("shifted_16_fields", None)
+    assert (sales[2]["repaired"], sales[2]["repair"]) == (False, None)
+    # a 17-field line without its sale date is not published without one
+    assert tuple(quarantined) == (5, ["sale_date_missing"], "split_trim_17_fields", "")

@@ -43,7 +43,7 @@ def has_transform() -> bool:
 @pytest.fixture(scope="module")
 def big_file(test_database):
     """A realistic 600,000-line sample, generated once for the module, inside DATA_DIR."""
-    from shared.sample import write_sample
+    from tools.sample import write_sample
 
     folder = DATA_DIR / f"reliability-{uuid.uuid4().hex[:6]}"
     folder.mkdir(parents=True)
@@ -627,7 +627,7 @@ def published(engine) -> tuple[int, int, int]:
 @pytest.fixture(scope="module")
 def medium_file(test_database):
     """A 200,000-line sample for the transform tests, generated once for the module."""
-    from shared.sample import write_sample
+    from tools.sample import write_sample
 
     folder = DATA_DIR / f"reliability-m-{uuid.uuid4().hex[:6]}"
     folder.mkdir(parents=True)
@@ -647,7 +647,7 @@ def test_transform_worker_killed_mid_job_publishes_nothing_and_retry_is_exact(
     """A transform worker dies mid-chunk or mid-publish: nothing of the run is visible, the run
     fails naming the job, and a retry redoes that job only (a chunk committed before is kept)."""
     require_transform()
-    from shared.sample import write_sample
+    from tools.sample import write_sample
 
     workers.start("setup")
     workers.start("ingest")
@@ -714,7 +714,7 @@ def test_two_runs_of_the_same_file_at_once_load_it_once_and_transforms_serialize
     both wait there, then run one after the other and publish every raw row exactly once."""
     require_transform()
     from shared import db
-    from shared.sample import write_sample
+    from tools.sample import write_sample
 
     workers.start_all(ingest=2, transform=2)
     extra = data_dir / "extra.csv"

@@ -1,4 +1,4 @@
-"""Tests of the deterministic sample generator (shared/sample.py); no database needed.
+"""Tests of the deterministic sample generator (tools/sample.py); no database needed.
 
 The checks read the written file back with the csv module and recompute everything independently
 of the generator's own bookkeeping, so a wrong count, a broken line or a wrong weekday fails here.
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from shared import sample
 from shared.dataset import FIELD_COUNT, HEADER, HEADER_LINE
-from shared.sample import write_sample
+from tools import sample
+from tools.sample import write_sample
 
 ROWS = 5000
 SEED = 42

@@ -156,7 +156,7 @@ def test_a_run_entirely_as_the_pipeline_role_works_end_to_end(workers, engine, d
     if has_transform():
         workers.start("transform", env=no_admin)
     path = data_dir / "as pipeline.csv"
-    from shared.sample import write_sample
+    from tools.sample import write_sample
 
     write_sample(path, 20_000, seed=3)
     users: set[tuple[str, str]] = set()

@@ -3,6 +3,7 @@
 import json
 import subprocess
 
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import PIPELINE, run_cli
@@ -129,7 +130,8 @@ def test_upgrading_raw_to_batch_partitions_keeps_every_loaded_row(monkeypatch):
                 )
         monkeypatch.undo()
         result = migrate.migrate(url, {}, log)
-        assert result.applied == ["0005_raw_batch_partitions"]
+        assert result.applied == [f"{m.version}_{m.name}" for m in every_migration if m.version >= "0005"]
+        assert result.applied[0] == "0005_raw_batch_partitions"
         with conn, conn.cursor() as cur:
             cur.execute(
                 "SELECT _batch_id, _source_file, _line_number, make FROM raw.car_prices_lineage ORDER BY 1, 3"
@@ -156,6 +158,67 @@ def test_upgrading_raw_to_batch_partitions_keeps_every_loaded_row(monkeypatch):
             assert [row[0] for row in cur.fetchall()] == ["raw.car_prices_before_batches"] * 3 + [
                 f"raw.car_prices_b{batch_id}"
             ]
+            # migration 0006: the 17th-field column reaches the old rows' partition and the new one
+            cur.execute(
+                "SELECT tableoid::regclass::text, count(*), count(_extra_field) "
+                "FROM raw.car_prices GROUP BY 1"
+            )
+            assert sorted(cur.fetchall()) == [
+                (f"raw.car_prices_b{batch_id}", 1, 0),
+                ("raw.car_prices_before_batches", 3, 0),
+            ]
+        conn.close()
+    finally:
+        _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_upgrading_to_the_extra_field_names_the_repairs_published_before(monkeypatch):
+    """Migration 0006 on a database with published sales: every repaired sale and quarantined line
+    so far was a 16-field one (17-field lines were rejected), and says so."""
+    import uuid
+
+    import psycopg2
+    import structlog
+
+    from services.setup import migrate
+    from tests.conftest import PG_BASE, _psql_admin
+
+    name = f"carsales_upgrade_{uuid.uuid4().hex[:8]}"
+    url = f"{PG_BASE}/{name}"
+    log = structlog.get_logger()
+    every_migration = migrate.migrations()
+    try:
+        monkeypatch.setattr(migrate, "migrations", lambda: [m for m in every_migration if m.version < "0006"])
+        migrate.migrate(url, {}, log)
+        conn = psycopg2.connect(url)
+        state, seller = uuid.uuid4(), uuid.uuid4()
+        with conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO staging.dim_state VALUES (%s, 'CA', 'California')", (str(state),))
+            cur.execute("INSERT INTO staging.dim_seller VALUES (%s, 'volkswagen credit inc')", (str(seller),))
+            for line, repaired in ((2, False), (3, True)):
+                cur.execute(
+                    "INSERT INTO staging.fact_car_sales (sale_id, vin, state_id, mmr, selling_price, "
+                    "sale_date, seller_id, model_year, repaired, run_id, source_sha256, line_number) "
+                    "VALUES (%s, '3VWD17AJ3FM227143', %s, 1, 1, CASE WHEN %s THEN NULL ELSE now() END, "
+                    "%s, 2015, %s, %s, 'ab', %s)",
+                    (str(uuid.uuid4()), str(state), repaired, str(seller), repaired, str(uuid.uuid4()), line),
+                )
+            cur.execute(
+                "INSERT INTO staging.quarantined_sales (source_sha256, line_number, run_id, batch_id, "
+                "source_file, repaired, reasons) VALUES ('ab', 4, %s, 1, 'a.csv', true, '{mmr_missing}')",
+                (str(uuid.uuid4()),),
+            )
+        monkeypatch.undo()
+        assert "0006_raw_extra_field" in migrate.migrate(url, {}, log).applied
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT line_number, repaired, repair FROM staging.fact_car_sales ORDER BY 1")
+            assert cur.fetchall() == [(2, False, None), (3, True, "shifted_16_fields")]
+            cur.execute("SELECT repair, extra_field FROM staging.quarantined_sales")
+            assert cur.fetchall() == [("shifted_16_fields", None)]
+            with pytest.raises(psycopg2.errors.CheckViolation):
+                cur.execute(
+                    "UPDATE staging.fact_car_sales SET repair = 'split_trim_17_fields' WHERE NOT repaired"
+                )
         conn.close()
     finally:
         _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

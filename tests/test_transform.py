@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.ingest import partition
+from services.ingest.reader import is_split_trim
 from services.transform import checks, job, rules
 from shared import ledger
 from shared.dataset import HEADER, HEADER_LINE
@@ -49,7 +50,8 @@ class Batch:
 
 def load_raw(conn, source, run_id: str | None = None, source_file: str = "test.csv") -> Batch:
     """Load CSV data lines (a list of lines, or a file with its header) into raw.car_prices as one
-    batch of `run_id`, as the ingest stage does. Every record must be one physical line."""
+    batch of `run_id`, as the ingest stage does (17-field split-trim lines by a second COPY). Every
+    record must be one physical line."""
     if isinstance(source, str | Path):
         text = Path(source).read_text(encoding="utf-8")
         header, _, body = text.partition("\n")
@@ -76,8 +78,12 @@ def load_raw(conn, source, run_id: str | None = None, source_file: str = "test.c
     ).scalar()
     cur = conn.connection.dbapi_connection.cursor()
     table = partition.create(cur, batch_id)
-    feed = io.StringIO("".join(f"{number},{line}\n" for number, line in enumerate(lines, start=2)))
+    numbered = [f"{number},{line}\n" for number, line in enumerate(lines, start=2)]
+    split_trim = [is_split_trim(line.encode()) for line in lines]
+    feed = io.StringIO("".join(n for n, split in zip(numbered, split_trim, strict=True) if not split))
     cur.copy_expert(partition.copy_statement(table), feed)
+    feed = io.StringIO("".join(n for n, split in zip(numbered, split_trim, strict=True) if split))
+    cur.copy_expert(partition.copy_split_trim_statement(table), feed)
     partition.attach(cur, batch_id)
     return Batch(batch_id, run_id, sha, len(lines))
 
@@ -251,7 +257,7 @@ def test_sample_csv_exact_counts(clean_db):
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
     """A generated file with every defect of the real one, and the generator's exact counts."""
-    from shared.sample import CANONICAL_MAKES, COLOR_WEIGHTS, INTERIOR_WEIGHTS, write_sample
+    from tools.sample import CANONICAL_MAKES, COLOR_WEIGHTS, INTERIOR_WEIGHTS, write_sample
 
     path = tmp_path_factory.mktemp("transform") / "generated.csv"
     counts = write_sample(path, 30_000, seed=11)
@@ -671,7 +677,7 @@ def test_a_run_cancelled_before_the_publish_publishes_nothing(clean_db, monkeypa
 )
 @pytest.mark.timeout(300)
 def test_end_to_end_through_workers_then_rebuild(workers, data_dir):
-    from shared.sample import write_sample
+    from tools.sample import write_sample
 
     path = data_dir / "e2e.csv"
     counts = write_sample(path, 4_000, seed=5)

@@ -15,9 +15,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from services.ingest.reader import is_split_trim
 from services.transform import clean, rules
 from shared.dataset import HEADER
-from tests.conftest import GOOD, VW_SHIFTED
+from tests.conftest import GOOD, VW_SHIFTED, VW_SPLIT_TRIM
 
 REFERENCE = Path(rules.__file__).with_name("reference")
 NAMESPACE = uuid.UUID("63520289-7aa7-5e3f-8290-f3a19dd5925c")
@@ -329,17 +330,35 @@ def test_is_shifted_when_the_state_field_holds_the_vin(state, vin, shifted):
     assert rule("is_shifted", state, vin) is shifted
 
 
-def test_repaired_lines_moves_the_fields_back_rejoins_the_trim_and_forgets_the_date():
-    values = [next(csv.reader([line])) for line in (GOOD, VW_SHIFTED)]
+def repaired_lines(*lines: str) -> list[dict]:
+    """clean.repair on lines loaded as the ingest loads them: a 17-field line with a known split trim
+    has its first 16 fields in the 16 columns and its 17th in _extra_field."""
+    values = [next(csv.reader([line])) for line in lines]
+    extra = [v[16] if is_split_trim(line.encode()) else None for v, line in zip(values, lines, strict=True)]
     raw = pa.table(
-        {name: pa.array([v[i] for v in values], type=pa.string()) for i, name in enumerate(HEADER)}
+        {
+            **{
+                name: pa.array([v[i] or None for v in values], type=pa.string())
+                for i, name in enumerate(HEADER)
+            },
+            "_extra_field": pa.array(extra, type=pa.string()),
+        }
     )
-    logical, repaired = clean.repair(raw)
-    rows = [
+    logical, repaired, codes = clean.repair(raw)
+    return [
         {name: logical[name][i].as_py() for name in HEADER}
-        | {"repaired": bool(repaired[i]), "line_number": i + 2}
-        for i in range(2)
+        | {
+            "repaired": bool(repaired[i]),
+            "repair": codes[i].as_py(),
+            "extra_field": extra[i],
+            "line_number": i + 2,
+        }
+        for i in range(len(lines))
     ]
+
+
+def test_repaired_lines_moves_the_fields_back_rejoins_the_trim_and_forgets_the_date():
+    rows = repaired_lines(GOOD, VW_SHIFTED)
     good, shifted = list(rows)
     assert good["repaired"] is False
     assert (good["trim"], good["body"], good["state"], good["saledate"]) == (
@@ -369,3 +388,52 @@ def test_repaired_lines_moves_the_fields_back_rejoins_the_trim_and_forgets_the_d
     }
     assert shifted["sellingprice"] == "14000"
     assert shifted["saledate"] is None
+    assert (good["repair"], shifted["repair"]) == (None, "shifted_16_fields")
+
+
+def test_repaired_lines_puts_a_17_field_line_back_with_its_real_sale_date():
+    """The real file's layout: the ingest loaded its first 16 fields in the 16 columns (so it looks
+    like the shifted variant) and its 17th, the sale date, in _extra_field."""
+    rows = repaired_lines(GOOD, VW_SPLIT_TRIM, VW_SHIFTED)
+    good, split, shifted = list(rows)
+    assert (good["repaired"], good["repair"], good["extra_field"]) == (False, None, None)
+    assert (split["repaired"], split["repair"], split["line_number"]) == (True, "split_trim_17_fields", 3)
+    assert {
+        k: split[k] for k in ("year", "make", "model", "trim", "body", "transmission", "vin", "state")
+    } == {
+        "year": "2015",
+        "make": "Volkswagen",
+        "model": "Jetta",
+        "trim": "SE PZEV w/Connectivity, Navitgation",
+        "body": "sedan",
+        "transmission": None,
+        "vin": "3vwd17aj3fm227143",
+        "state": "ca",
+    }
+    assert {k: split[k] for k in ("condition", "odometer", "color", "interior", "seller", "mmr")} == {
+        "condition": "4.6",
+        "odometer": "9012",
+        "color": "white",
+        "interior": "black",
+        "seller": "volkswagen credit inc",
+        "mmr": "13950",
+    }
+    assert (split["sellingprice"], split["saledate"]) == ("13700", "Tue Jan 27 2015 04:30:00 GMT-0800 (PST)")
+    # the 16-field variant beside it keeps its own repair and its unknown sale date
+    assert (shifted["repair"], shifted["saledate"], shifted["extra_field"]) == (
+        "shifted_16_fields",
+        None,
+        None,
+    )
+
+
+def test_a_17_field_line_is_shifted_whatever_its_vin():
+    """A split-trim line without a VIN leaves the state field blank: _extra_field still marks it."""
+    no_vin = VW_SPLIT_TRIM.replace("3vwd17aj3fm227143", "")
+    (row,) = repaired_lines(no_vin)
+    assert (row["repair"], row["vin"], row["state"], row["condition"]) == (
+        "split_trim_17_fields",
+        None,
+        "ca",
+        "4.6",
+    )

@@ -2,8 +2,9 @@
 
 Steps: confine and hash the file; take an advisory lock on its hash (two runs of the same file
 load it once); skip it if that content was loaded before (unless --force); stream it through
-COPY into the batch's own new partition of raw.car_prices (partition.py), with its rejects; attach
-the partition; record the batch and the stage's success in the same transaction.
+COPY into the batch's own new partition of raw.car_prices (partition.py), then its few 17-field
+split-trim records (a second COPY into the same partition) and its rejects; attach the partition;
+record the batch and the stage's success in the same transaction.
 A crash at any point leaves nothing of the file visible, and a retry loads it whole.
 
 No ANALYZE of raw here: it samples the whole table (0.4-0.6 s a file at 558,837 lines, and
@@ -141,11 +142,14 @@ def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) 
             tempfile.SpooledTemporaryFile(
                 max_size=8 << 20, mode="w+", encoding="utf-8", newline=""
             ) as spool_file,
+            # COPY input of the split-trim records, kept apart while the main COPY runs (a few lines
+            # in a real file; spooled to disk if a file had many).
+            tempfile.SpooledTemporaryFile(max_size=8 << 20, mode="w+b") as split_trims,
             _open_text_stream(source) as stream,
         ):
             spool = RejectSpool(spool_file)
             read_header(stream, path)
-            splitter = RecordSplitter(stream, counts, spool.add)
+            splitter = RecordSplitter(stream, counts, spool.add, split_trims.write)
             feed = CopyFeed(splitter.chunks())
             cur.copy_expert(partition.copy_statement(table), feed, size=COPY_READ_SIZE)
             if feed.error is not None:
@@ -160,6 +164,9 @@ def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) 
                     return _skip(ctx, conn, previous, sha256, size)
             ctx.log.info("file hashed", sha256=sha256, bytes=size)
             cur.execute(Q["set_lineage"], {**params, "sha256": sha256, "batch_id": str(batch_id)})
+            if counts.split_trim:
+                split_trims.seek(0)
+                cur.copy_expert(partition.copy_split_trim_statement(table), split_trims, size=COPY_READ_SIZE)
             if counts.rejected:
                 spool.copy_into(cur)
         partition.attach(cur, batch_id)
@@ -183,6 +190,8 @@ def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) 
             rows_in=counts.records,
             rows_out=counts.loaded,
             rows_rejected=counts.rejected,
+            # among rows_out: lines of 17 fields with a known split trim, the 17th in _extra_field
+            rows_split_trim=counts.split_trim,
             batch_id=batch_id,
             sha256=sha256,
             bytes=size,
@@ -196,6 +205,7 @@ def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) 
         batch_id=batch_id,
         rows=counts.loaded,
         rejected=counts.rejected,
+        split_trim=counts.split_trim,
         bytes=size,
         seconds=round(seconds, 3),
         rows_per_second=rate,

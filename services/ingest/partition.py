@@ -47,6 +47,16 @@ def copy_statement(table: sql.Identifier) -> sql.Composed:
     return sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, FREEZE true)").format(table, columns)
 
 
+def copy_split_trim_statement(table: sql.Identifier) -> sql.Composed:
+    """COPY of the splitter's 17-field records with a known split trim, as they are: the first 16
+    fields to the 16 columns, the 17th to `_extra_field` (migration 0006). A blank 17th field is read
+    as '' (FORCE_NOT_NULL), so `_extra_field IS NOT NULL` marks exactly the lines of 17 fields."""
+    columns = sql.SQL(", ").join(sql.Identifier(c) for c in ("_line_number", *HEADER, "_extra_field"))
+    return sql.SQL(
+        "COPY {} ({}) FROM STDIN WITH (FORMAT csv, FREEZE true, FORCE_NOT_NULL (_extra_field))"
+    ).format(table, columns)
+
+
 def attach(cur, batch_id: int) -> None:
     cur.execute(
         sql.SQL(

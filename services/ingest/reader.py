@@ -6,6 +6,10 @@ Python. Python only has to find record boundaries, number the lines and catch wh
 COPY abort the whole file: a wrong number of fields, bytes that are not UTF-8, NUL bytes, a
 carriage return outside quotes. Those records go to the rejects instead, with a reason.
 
+One kind of 17-field record is no defect of the data but of its writing: a known trim with an
+unquoted comma (shared.dataset.split_trim). Those records are kept apart, byte for byte, and loaded
+with their 17th field in raw's `_extra_field` column (job.py); any other 17-field record is rejected.
+
 Each good record is sent as `<line number>,<the record's own bytes>\n`; lineage columns that are
 the same for the whole file come from column defaults (see migration 0002), so they cost nothing
 on the wire. Memory stays flat: the file is read line by line and sent in bounded chunks.
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import BinaryIO
 
-from shared.dataset import FIELD_COUNT, HEADER_LINE
+from shared.dataset import FIELD_COUNT, HEADER_LINE, split_trim
 from shared.errors import BadInputError
 
 BOM = b"\xef\xbb\xbf"
@@ -29,6 +33,11 @@ MAX_RECORD_BYTES = 64 * 1024 * 1024
 # Atomic groups and possessive quantifiers keep the match linear on hostile input.
 _FIELD = rb'(?>[^,"\r\n]++|"(?>[^"]++|"")*+")*+'
 _RECORD = re.compile(_FIELD + rb"(?:," + _FIELD + rb"){%d}" % (FIELD_COUNT - 1))
+_ONE_FIELD = re.compile(_FIELD)
+WRONG_COUNT = "wrong number of fields"
+NOT_SPLIT_TRIM = (
+    "its trim and body fields rejoined are no known split trim: where the extra comma is cannot be told"
+)
 _QUOTED = re.compile(rb'"(?:[^"]|"")*"')
 
 
@@ -47,6 +56,7 @@ class Counts:
     rejected: int = 0
     bytes_read: int = 0
     physical_lines: int = 0
+    split_trim: int = 0  # loaded records of 17 fields with a known split trim (among `loaded`)
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -65,7 +75,7 @@ def check_record(record: bytes) -> str | None:
             return "carriage return inside an unquoted field"
         commas = record.count(b",")
         if commas != FIELD_COUNT - 1:
-            return f"wrong number of fields: expected {FIELD_COUNT}, found {commas + 1}"
+            return _wrong_count(commas + 1)
         return None
     if _RECORD.fullmatch(record):
         return None
@@ -74,7 +84,34 @@ def check_record(record: bytes) -> str | None:
         return "malformed quoting: a quoted field is never closed"
     if b"\r" in unquoted:
         return "carriage return inside an unquoted field"
-    return f"wrong number of fields: expected {FIELD_COUNT}, found {unquoted.count(b',') + 1}"
+    return _wrong_count(unquoted.count(b",") + 1)
+
+
+def _wrong_count(found: int) -> str:
+    reason = f"{WRONG_COUNT}: expected {FIELD_COUNT}, found {found}"
+    if found == FIELD_COUNT + 1:
+        reason += f" ({NOT_SPLIT_TRIM})"
+    return reason
+
+
+def is_split_trim(record: bytes) -> bool:
+    """Whether a record is a line of FIELD_COUNT + 1 fields with a known split trim, loadable as it
+    is (valid UTF-8, no NUL, no carriage return outside quotes). Fields are compared as written."""
+    if b'"' not in record:
+        if b"\r" in record:
+            return False
+        fields = record.split(b",")
+    else:  # field by field, as COPY reads them
+        fields, at = [], 0
+        while at <= len(record) and len(fields) <= FIELD_COUNT + 1:
+            match = _ONE_FIELD.match(record, at)
+            if match.end() < len(record) and record[match.end()] != ord(","):
+                return False  # a quote that never closes, or a carriage return outside quotes
+            fields.append(match.group())
+            at = match.end() + 1
+    if len(fields) != FIELD_COUNT + 1 or _utf8_reason(record):
+        return False
+    return split_trim([f.decode() for f in fields]) is not None
 
 
 def _utf8_reason(record: bytes) -> str | None:
@@ -113,17 +150,18 @@ def _quoted_lines(block: bytes) -> Iterator[bytes]:
 
 
 class RecordSplitter:
-    """Turns the lines after the header into COPY chunks, collecting rejects.
+    """Turns the lines after the header into COPY chunks, collecting rejects and split-trim records.
 
     The file is read in blocks of whole lines. A block without quotes, stray carriage returns
     or bad bytes (nearly all of them) is checked and numbered with a few list operations; only
     the other blocks go line by line, where a quoted field may span lines.
     """
 
-    def __init__(self, stream: BinaryIO, counts: Counts, on_reject):
+    def __init__(self, stream: BinaryIO, counts: Counts, on_reject, on_split_trim):
         self.stream = stream
         self.counts = counts
         self.on_reject = on_reject
+        self.on_split_trim = on_split_trim  # called with `line_number,record\n` (17 fields)
         self.next_line = 2  # the header was line 1
         self.pending: list[tuple[int, bytes]] = []  # lines of a quoted record still open
         self.pending_size = 0
@@ -182,7 +220,8 @@ class RecordSplitter:
                 yield chunk
 
     def _fast(self, start: int, block: bytes, lines: list[bytes], quoted: bool) -> bytes | None:
-        """The block as COPY input if every line is a whole, valid 16-field UTF-8 record, else None.
+        """The block as COPY input if every line is a whole, valid 16-field UTF-8 record or an
+        unquoted split-trim record (set apart), else None.
 
         Quoted fields are rare (a line in hundreds): only the lines holding a quote get the full
         check; a quote that continues on the next line sends the block down the slow path.
@@ -190,25 +229,35 @@ class RecordSplitter:
         commas = FIELD_COUNT - 1
         # map() over C methods: no Python frame per line (this loop sees every line of the file).
         counts = list(map(bytes.count, lines, repeat(b",")))
+        split_trims = []
         if counts.count(commas) != len(lines):
-            if not quoted:
-                return None
-            # A line with another number of commas is only good if quotes hold the extra ones.
-            if any(b'"' not in lines[i] for i, n in enumerate(counts) if n != commas):
+            for i, n in enumerate(counts):
+                if n == commas:
+                    continue
+                if b'"' in lines[i]:  # only good if quotes hold the extra commas: checked below
+                    continue
+                if n == commas + 1 and is_split_trim(lines[i]):
+                    split_trims.append(i)
+                    continue
                 return None
         if quoted and any(
             line.count(b'"') % 2 == 1 or check_record(line) is not None for line in _quoted_lines(block)
         ):
             return None
-        chunk = b"".join(
-            [b"%d,%s\n" % pair for pair in zip(range(start, start + len(lines)), lines, strict=True)]
-        )
+        numbered = zip(range(start, start + len(lines)), lines, strict=True)
+        if split_trims:
+            apart = set(split_trims)
+            numbered = [pair for i, pair in enumerate(numbered) if i not in apart]
+        chunk = b"".join([b"%d,%s\n" % pair for pair in numbered])
         try:
             chunk.decode("utf-8")
         except UnicodeDecodeError:
             return None
+        for i in split_trims:  # valid UTF-8 already (is_split_trim)
+            self.on_split_trim(b"%d,%s\n" % (start + i, lines[i]))
         self.counts.records += len(lines)
         self.counts.loaded += len(lines)
+        self.counts.split_trim += len(split_trims)
         return chunk
 
     def _slow(self, items: list[tuple[int, bytes]]) -> bytes:
@@ -235,6 +284,12 @@ class RecordSplitter:
 
     def _record(self, number: int, span: int, record: bytes) -> bytes:
         reason = check_record(record) or _utf8_reason(record)
+        if reason and reason.startswith(WRONG_COUNT) and is_split_trim(record):
+            self.counts.records += 1
+            self.counts.loaded += 1
+            self.counts.split_trim += 1
+            self.on_split_trim(b"%d,%s\n" % (number, record))
+            return b""
         if reason:
             self._reject(number, span, record, reason)
             return b""

@@ -66,11 +66,11 @@ DIMENSIONS = (
 SALES_COLUMNS = (
     "sale_id", "make_id", "model", "trim", "body", "transmission_id", "vin", "state_id", "condition",
     "odometer", "exterior_color_id", "interior_color_id", "mmr", "selling_price", "sale_date",
-    "seller_id", "model_year", "repaired", "run_id", "source_sha256", "line_number",
+    "seller_id", "model_year", "repaired", "run_id", "source_sha256", "line_number", "repair",
 )  # fmt: skip
 QUARANTINE_COLUMNS = (
-    "sale_id", "source_sha256", "line_number", "run_id", "batch_id", "source_file", *HEADER, "repaired",
-    "reasons",
+    "sale_id", "source_sha256", "line_number", "run_id", "batch_id", "source_file", *HEADER, "extra_field",
+    "repaired", "repair", "reasons",
 )  # fmt: skip
 MISSING = {  # missing_<field> measure: the column a trusted sale keeps NULL
     "make": "make_id", "model": "model", "trim": "trim", "body": "body", "transmission": "transmission_id",
@@ -125,32 +125,48 @@ def _is_null(array: pa.Array) -> np.ndarray:
     return _np(pc.is_null(array))
 
 
-def repair(raw: pa.Table) -> tuple[dict[str, pa.Array], np.ndarray]:
-    """The chunk's lines as logical records: a shifted line gets its fields moved back one place,
-    its trim rejoined (`SE PZEV w/ Connectivity` + `, ` + `Navitgation`) and its sale date unknown
-    (the real one fell off the end of the line)."""
+SHIFTED_16_FIELDS = "shifted_16_fields"
+SPLIT_TRIM_17_FIELDS = "split_trim_17_fields"
+
+
+def repair(raw: pa.Table) -> tuple[dict[str, pa.Array], np.ndarray, pa.Array]:
+    """The chunk's lines as logical records, whether each was repaired, and how (a repair code).
+
+    A shifted line gets its fields moved back one place and its trim rejoined (`SE PZEV
+    w/Connectivity` + `, ` + `Navitgation`). Its sale date is the 17th field when the line had one
+    (raw's `_extra_field`, repair `split_trim_17_fields`: the ingest loaded the real file's
+    layout); on the 16-field variant (repair `shifted_16_fields`) it is unknown (a 16-field reader
+    dropped it)."""
     fields = {name: raw.column(name).combine_chunks() for name in HEADER}
-    shifted = rules.is_shifted(fields["state"], fields["vin"])
+    extra = raw.column("_extra_field").combine_chunks()
+    has_extra = pc.is_valid(extra)
+    shifted = pc.or_(has_extra, rules.is_shifted(fields["state"], fields["vin"]))
     logical = dict(fields)
     if pc.any(shifted).as_py():
         # A handful of lines: rejoined one by one (`concat_ws(', ', trim, body)` of the SQL rule).
         picked = pa.array(np.flatnonzero(_np(shifted)), type=pa.int64())
-        pairs = zip(
-            fields["trim"].take(picked).to_pylist(), fields["body"].take(picked).to_pylist(), strict=True
-        )
-        rejoined = pa.array([", ".join(p for p in pair if p is not None) for pair in pairs], type=pa.string())
-        logical["trim"] = pc.replace_with_mask(fields["trim"], shifted, rejoined)
+        trims, bodies = fields["trim"].take(picked).to_pylist(), fields["body"].take(picked).to_pylist()
+        rejoined = [
+            ", ".join(part for part in pair if part is not None) for pair in zip(trims, bodies, strict=True)
+        ]
+        logical["trim"] = pc.replace_with_mask(fields["trim"], shifted, pa.array(rejoined, type=pa.string()))
         for name, source in _SHIFTED_FROM.items():
             logical[name] = pc.if_else(shifted, fields[source], fields[name])
-        logical["saledate"] = pc.if_else(shifted, pa.scalar(None, pa.string()), fields["saledate"])
-    return logical, _np(shifted)
+        logical["saledate"] = pc.if_else(shifted, extra, fields["saledate"])
+    code = pc.if_else(
+        has_extra,
+        pa.scalar(SPLIT_TRIM_17_FIELDS),
+        pc.if_else(shifted, pa.scalar(SHIFTED_16_FIELDS), pa.scalar(None, pa.string())),
+    )
+    return logical, _np(shifted), code
 
 
 def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None) -> Cleaned:
     """Clean one chunk: `raw` has _line_number and the 16 raw fields (strings, NULL for a blank)."""
     now = now or dt.datetime.now(dt.UTC)
     rows = raw.num_rows
-    f, repaired = repair(raw)
+    f, repaired, repair_code = repair(raw)
+    shifted_16 = _np(pc.fill_null(pc.equal(repair_code, SHIFTED_16_FIELDS), False))
     out: dict[str, pa.Array] = {}
     reasons: list[pa.Array] = []  # one array of reason codes (or null) per check, in report order
 
@@ -277,14 +293,15 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
         ],
         type=pa.string(),
     ).take(sale_date.indices)
-    # A repaired line's sale date is unknown, not missing.
-    missing_on_repaired = pc.and_(pc.equal(date_codes, "sale_date_missing"), pa.array(repaired))
-    reason(pc.if_else(missing_on_repaired, pa.scalar(None, pa.string()), date_codes))
+    # Only the 16-field variant may lack its sale date: a 16-field reader dropped it.
+    unknown_date = pc.and_(pc.equal(date_codes, "sale_date_missing"), pa.array(shifted_16))
+    reason(pc.if_else(unknown_date, pa.scalar(None, pa.string()), date_codes))
 
     # Keys and lineage.
     lines = raw.column("_line_number").combine_chunks()
     out["sale_id"] = rules.sale_uuids(lineage.source_sha256, _np(lines))
     out["repaired"] = pa.array(repaired)
+    out["repair"] = repair_code
     out["run_id"] = pa.array(np.full(rows, lineage.run_id), type=UUID)
     out["source_sha256"] = pa.array(np.full(rows, lineage.source_sha256), type=pa.string())
     out["line_number"] = lines
@@ -316,7 +333,9 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
             "batch_id": pa.array(np.full(len(bad), lineage.batch_id), type=pa.int64()),
             "source_file": pa.array([lineage.source_file] * len(bad), type=pa.string()),
             **{name: raw.column(name).combine_chunks().take(picked) for name in HEADER},
+            "extra_field": raw.column("_extra_field").combine_chunks().take(picked),
             "repaired": out["repaired"].take(picked),
+            "repair": repair_code.take(picked),
             "reasons": pa.array(["{" + ",".join(r) + "}" for r in reason_lists], type=pa.string()),
         }
     )
@@ -341,13 +360,15 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
         sales=sales,
         quarantine=quarantine,
         dimension_rows=dimensions,
-        metrics=_metrics(sales, rows, repaired, now),
+        metrics=_metrics(sales, rows, repaired, shifted_16, _np(pc.is_valid(repair_code)) & ~shifted_16, now),
         fixed=_fixed(make, make_names, body, body_names, dim_keys, condition),
         reasons=reason_counts,
     )
 
 
-def _metrics(sales: pa.Table, lines: int, repaired: np.ndarray, now: dt.datetime) -> dict:
+def _metrics(
+    sales: pa.Table, lines: int, repaired: np.ndarray, shifted_16: np.ndarray, split_trim: np.ndarray, now
+) -> dict:
     """What the publish's quality checks measure, for this chunk (they add up over the chunks)."""
     from services.transform import checks
 
@@ -360,7 +381,8 @@ def _metrics(sales: pa.Table, lines: int, repaired: np.ndarray, now: dt.datetime
     required_null = pc.is_null(sales.column("vin"))
     for name in required[1:]:
         required_null = pc.or_(required_null, null[name])
-    required_null = pc.or_(required_null, pc.and_(null["sale_date"], pc.invert(sales.column("repaired"))))
+    not_16_fields = pc.invert(pc.fill_null(pc.equal(sales.column("repair"), SHIFTED_16_FIELDS), False))
+    required_null = pc.or_(required_null, pc.and_(null["sale_date"], not_16_fields))
     earliest = pa.scalar(rules.EARLIEST_SALE, SALE_DATE)
     latest = pa.scalar(now + dt.timedelta(days=1), SALE_DATE)
     out_of_range = pc.or_(pc.less(sale_date, earliest), pc.greater_equal(sale_date, latest))
@@ -371,6 +393,7 @@ def _metrics(sales: pa.Table, lines: int, repaired: np.ndarray, now: dt.datetime
         "trusted": sales.num_rows,
         "quarantined": lines - sales.num_rows,
         "repaired": int(repaired.sum()),
+        "repaired_split_trim": int(split_trim.sum()),
         "required_null": count(required_null),
         "sale_date_out_of_range": count(out_of_range),
         "first_sale_date": first.as_py(),

@@ -151,12 +151,12 @@ def _plan(ctx: StageContext, run_id: str, rebuild: bool) -> None:
 
 # --- 2. chunk --------------------------------------------------------------------------------------
 
-_RAW_COLUMNS = ("_line_number", *HEADER)
+_RAW_COLUMNS = ("_line_number", *HEADER, "_extra_field")
 _RAW_READ = pacsv.ReadOptions(column_names=list(_RAW_COLUMNS), block_size=8 << 20)
 _RAW_PARSE = pacsv.ParseOptions(newlines_in_values=True)
 # An unquoted empty field is NULL, a quoted one '' (as PostgreSQL's CSV COPY wrote them).
 _RAW_CONVERT = pacsv.ConvertOptions(
-    column_types={"_line_number": pa.int64(), **dict.fromkeys(HEADER, pa.string())},
+    column_types={"_line_number": pa.int64(), **dict.fromkeys(_RAW_COLUMNS[1:], pa.string())},
     strings_can_be_null=True,
     quoted_strings_can_be_null=False,
 )
@@ -280,6 +280,10 @@ def publish_run(ctx: StageContext, run_id: str, task: str = queues.PUBLISH_TASK)
                 batches=len(batch_ids),
                 chunks=len(chunks),
                 repaired_lines=metrics["repaired"],
+                repairs={
+                    clean.SHIFTED_16_FIELDS: metrics["repaired"] - metrics["repaired_split_trim"],
+                    clean.SPLIT_TRIM_17_FIELDS: metrics["repaired_split_trim"],
+                },
                 quarantine_reasons=dict(sorted(reasons.items())),
                 fixed=fixed,
                 **published,
@@ -444,12 +448,14 @@ def _check_published(
 ) -> list[checks.QualityResult]:
     """The run's files now hold the sales they held before plus the ones just inserted (a file's
     sales are one key range: counted before the insert, only for files published before)."""
-    raw_lines = conn.execute(CHECKS_PUBLISHED["raw_lines"], {"batch_ids": batch_ids}).scalar()
+    raw_lines, split_trim_lines = conn.execute(CHECKS_PUBLISHED["raw_lines"], {"batch_ids": batch_ids}).one()
     quarantined = conn.execute(CHECKS_PUBLISHED["quarantined_lines"], {"source_sha256s": shas}).scalar()
     dimension_rows = {table: conn.execute(model["rows"]).all() for table, model in MODELS.items()}
     duplicates = checks.natural_key_defects(dimension_rows, clean.DIMENSIONS)
     sales = published["sales_before"] + published["sales_inserted"]
-    return checks.after_publish(raw_lines, sales, quarantined, published.pop("unresolved_keys"), duplicates)
+    return checks.after_publish(
+        raw_lines, sales, quarantined, published.pop("unresolved_keys"), duplicates, split_trim_lines
+    )
 
 
 def _after_commit(ctx: StageContext, run_id: str, analyze: bool) -> None:

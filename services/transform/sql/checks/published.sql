@@ -4,8 +4,10 @@
 -- keys are checked with the rules themselves, in checks.py, on each model's `rows`.)
 
 -- name: raw_lines
--- The run's lines as they are in raw (counted there, not in the work tables).
-SELECT count(*) FROM raw.car_prices WHERE _batch_id = ANY (:batch_ids)
+-- The run's lines as they are in raw (counted there, not in the work tables), and how many of them
+-- had 17 fields (a split trim, its 17th field in _extra_field): one raw row and one line each.
+SELECT count(*) AS lines, count(_extra_field) AS split_trim_lines
+  FROM raw.car_prices WHERE _batch_id = ANY (:batch_ids)
 
 -- name: quarantined_lines
 -- Lines of the run's files now in the quarantine.

@@ -6,10 +6,10 @@
 INSERT INTO staging.fact_car_sales (
     sale_id, make_id, model, "trim", body, transmission_id, vin, state_id, condition, odometer,
     exterior_color_id, interior_color_id, mmr, selling_price, sale_date, seller_id, model_year, repaired,
-    run_id, source_sha256, line_number)
+    repair, run_id, source_sha256, line_number)
 SELECT s.sale_id, s.make_id, s.model, s."trim", s.body, s.transmission_id, s.vin, s.state_id, s.condition,
        s.odometer, s.exterior_color_id, s.interior_color_id, s.mmr, s.selling_price, s.sale_date, s.seller_id,
-       s.model_year, s.repaired, s.run_id, s.source_sha256, s.line_number
+       s.model_year, s.repaired, s.repair, s.run_id, s.source_sha256, s.line_number
   FROM work.sales s
  WHERE s.transform_run = :run_id
    AND (s.source_sha256 <> ALL (CAST(:published_sha256s AS text[]))

@@ -13,10 +13,10 @@ DELETE FROM staging.quarantined_sales q
 INSERT INTO staging.quarantined_sales (
     source_sha256, line_number, run_id, batch_id, source_file, year, make, model, "trim", body,
     transmission, vin, state, condition, odometer, color, interior, seller, mmr, sellingprice, saledate,
-    repaired, reasons)
+    extra_field, repaired, repair, reasons)
 SELECT q.source_sha256, q.line_number, q.run_id, q.batch_id, q.source_file, q.year, q.make, q.model,
        q."trim", q.body, q.transmission, q.vin, q.state, q.condition, q.odometer, q.color, q.interior,
-       q.seller, q.mmr, q.sellingprice, q.saledate, q.repaired, q.reasons
+       q.seller, q.mmr, q.sellingprice, q.saledate, q.extra_field, q.repaired, q.repair, q.reasons
   FROM work.quarantine q
  WHERE q.transform_run = :run_id
    AND NOT EXISTS (SELECT 1 FROM staging.fact_car_sales f WHERE f.sale_id = q.sale_id)

@@ -18,10 +18,10 @@ our machines, so tests and ``make run`` use a synthetic file with the same 16 co
 
 Usage::
 
-    from shared.sample import write_sample
+    from tools.sample import write_sample
     counts = write_sample("data/sample.csv", rows=5000, seed=42)
 
-or ``python -m shared.sample data/sample.csv --rows 5000 --seed 42``.
+or ``python -m tools.sample data/sample.csv --rows 5000 --seed 42``.
 
 Determinism: all randomness comes from one ``numpy.random.default_rng(seed)`` consumed in a fixed
 order, so the same (rows, seed) always gives a byte-identical file. Rows are made CHUNK_ROWS at a time,
