@@ -27,6 +27,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg2
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
@@ -203,13 +204,13 @@ def transform_chunk(ctx: StageContext, run_id: str, task: str) -> None:
 
 def _read_raw(conn: Connection, spec) -> pa.Table:
     """The chunk's raw lines, streamed out with COPY and parsed by pyarrow."""
-    query = _bound(
+    copy = _bound(
         conn,
-        CHUNK["raw_lines"],
+        CHUNK["copy_raw_lines"],
         {"batch_id": spec.batch_id, "first_tid": f"({spec.first_page},0)", "end_tid": f"({spec.end_page},0)"},
     )
     buffer = io.BytesIO()
-    _cursor(conn).copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", buffer)
+    _cursor(conn).copy_expert(copy, buffer)
     if not buffer.tell():
         return pa.table({name: pa.array([], type=_RAW_CONVERT.column_types[name]) for name in _RAW_COLUMNS})
     buffer.seek(0)
@@ -328,18 +329,20 @@ def _truncate_staging(conn: Connection) -> None:
     )
 
 
-def _alter_facts(conn: Connection, actions: list[str]) -> None:
+def _alter_facts(conn: Connection, actions: list[sql.Composable]) -> None:
     """One ALTER TABLE of the fact table (one lock) with the given actions."""
-    conn.execute(sa.text("ALTER TABLE staging.fact_car_sales " + ", ".join(actions)))
+    _cursor(conn).execute(
+        sql.SQL("ALTER TABLE staging.fact_car_sales {}").format(sql.SQL(", ").join(actions))
+    )
 
 
-def _drop(key) -> str:
-    return f'DROP CONSTRAINT "{key.name}"'
+def _drop(key) -> sql.Composable:
+    return sql.SQL("DROP CONSTRAINT {}").format(sql.Identifier(key.name))
 
 
-def _add(key) -> str:
+def _add(key) -> sql.Composable:
     # The definition as the catalog prints it (pg_get_constraintdef): the migration's, unchanged.
-    return f'ADD CONSTRAINT "{key.name}" {key.definition}'
+    return sql.SQL("ADD CONSTRAINT {} {}").format(sql.Identifier(key.name), sql.SQL(key.definition))
 
 
 def _publish(
@@ -411,7 +414,7 @@ def _add_foreign_keys(conn: Connection, run_id: str, foreign: list) -> int:
         with conn.begin_nested():
             _alter_facts(conn, [_add(k) for k in foreign])
         return 0
-    except sa.exc.IntegrityError:
+    except psycopg2.IntegrityError:  # raised by the driver's cursor (_alter_facts)
         return _unresolved_keys(conn, run_id, foreign)
 
 

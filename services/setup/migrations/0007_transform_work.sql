@@ -1,8 +1,8 @@
 -- The transform's work schema: what its chunk jobs write for the run's publish job to pick up.
 --
 -- Why a schema of its own: meta holds what must last (ledger, lineage, quality results); these
--- tables hold throwaway rows between a run's chunk jobs and its publish. Only `pipeline` uses them
--- (grants.sql gives analyst nothing here).
+-- tables hold throwaway rows between a run's chunk jobs and its publish. Only `pipeline`, its owner,
+-- uses them: no other role gets anything here (analyst reads staging only, see grants.sql).
 --
 -- The three row tables are partitioned by the transforming run (`transform_run`: the run whose
 -- publish consumes them, also for a rebuild, whose sales keep the run that ingested them). A run's
@@ -10,6 +10,7 @@
 -- publish's reconciliation check then fails the run instead of publishing less), its chunk jobs
 -- COPY into them, and its publish drops them once it has committed.
 CREATE SCHEMA work;
+REVOKE ALL ON SCHEMA work FROM PUBLIC;
 
 -- One row per chunk job: a page range of one batch's raw partition.
 CREATE TABLE work.chunks (
@@ -46,3 +47,9 @@ CREATE TABLE work.dimension_rows (
     name          text    NOT NULL,
     detail        text
 ) PARTITION BY LIST (transform_run);
+
+-- The transform's rules moved out of the database into the workers (services/transform/rules.py,
+-- reading services/transform/reference/*.csv): the SQL functions' schema and the reference tables
+-- they read (reloaded by every SQL transform) go.
+DROP SCHEMA rules CASCADE;
+DROP TABLE meta.ref_state, meta.ref_make_alias, meta.ref_body_style;

@@ -5,14 +5,16 @@ SELECT c.batch_id, c.first_page, c.end_page, f.run_id, f.source_file, f.sha256
   FROM work.chunks c JOIN meta.ingested_files f USING (batch_id)
  WHERE c.transform_run = :run_id AND c.chunk = :chunk
 
--- name: raw_lines
--- The chunk's raw lines: a TID range scan of the pages it owns in the batch's partition (one read
--- of each page by one chunk; the batch id prunes raw.car_prices to that partition).
-SELECT _line_number, year, make, model, "trim", body, transmission, vin, state, condition, odometer,
-       color, interior, seller, mmr, sellingprice, saledate, _extra_field
-  FROM raw.car_prices
- WHERE _batch_id = :batch_id
-   AND ctid >= CAST(:first_tid AS tid) AND ctid < CAST(:end_tid AS tid)
+-- name: copy_raw_lines
+-- The chunk's raw lines, streamed to the worker: a TID range scan of the pages it owns in the
+-- batch's partition (one read of each page by one chunk; the batch id prunes raw.car_prices to that
+-- partition). COPY takes no parameters: the driver inlines them (job.py).
+COPY (SELECT _line_number, year, make, model, "trim", body, transmission, vin, state, condition, odometer,
+             color, interior, seller, mmr, sellingprice, saledate, _extra_field
+        FROM raw.car_prices
+       WHERE _batch_id = :batch_id
+         AND ctid >= CAST(:first_tid AS tid) AND ctid < CAST(:end_tid AS tid))
+  TO STDOUT WITH (FORMAT csv)
 
 -- name: forget_chunk
 -- A retried chunk redoes its own rows only.
