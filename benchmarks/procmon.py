@@ -55,14 +55,16 @@ def high_water_mark(pid: int) -> int:
     return 0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds `pid` has used so far (0 if it is gone)."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU seconds `pid` has used so far (0 if it is gone); with `children`, also its
+    children that exited and were waited for (an RQ worker waits for each work horse it forks)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return 0.0
-    utime, stime = int(fields[11]), int(fields[12])  # fields 14 and 15 of proc(5), after "pid (comm)"
-    return (utime + stime) / CLOCK_TICKS
+    # utime, stime, cutime, cstime: fields 14-17 of proc(5), after "pid (comm)"
+    ticks = [int(f) for f in fields[11:15]]
+    return sum(ticks if children else ticks[:2]) / CLOCK_TICKS
 
 
 class PeakRss:

@@ -8,6 +8,7 @@ ledger in line with RQ: a job RQ reports failed, abandoned or lost fails its sta
 nothing shows `running` forever; a dead worker's stage is failed about 20-35 s after its death.
 """
 
+import importlib
 import itertools
 import os
 import signal
@@ -196,6 +197,10 @@ def run_worker(stage: str, burst: bool = False) -> bool:
     """
     cfg = settings()
     connection = queues.redis_connection()
+    # Import the stage's job module once, here: every job runs in a work horse forked from this
+    # process, which then starts with it loaded (the transform's pyarrow included) instead of
+    # importing it again for each job.
+    importlib.import_module(queues.JOB_FUNCTIONS[stage].rpartition(".")[0])
     base_name = f"{stage}-{socket.gethostname()}-{os.getpid()}"
     started = time.monotonic()
     result = False

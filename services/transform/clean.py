@@ -200,14 +200,14 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
 
     # Dimensions: the natural key of each raw value, its name-based id.
     dimension_rows: list[tuple[str, str, str, str | None]] = []
-    dim_keys: list[tuple[Dimension, _Distinct, list]] = []
+    dim_keys: list[tuple[Dimension, _Distinct, list, list]] = []
     for dim in DIMENSIONS:
         for column, source in dim.keys.items():
             values = _Distinct(f[source])
             names = [dim.rule(v) for v in values.values]
-            ids = [None if n is None else rules.name_uuid(f"{dim.kind}:{n}").hex for n in names]
+            ids = [None if n is None else rules.name_uuid_hex(f"{dim.kind}:{n}") for n in names]
             out[column] = pa.array(ids, type=UUID).take(values.indices)
-            dim_keys.append((dim, values, names))
+            dim_keys.append((dim, values, names, ids))
             if column == "make_id":
                 make, make_names = values, names
     state = _Distinct(f["state"])
@@ -243,18 +243,16 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
         )
     )
 
-    # Odometer.
-    odometer = _Distinct(f["odometer"])
-    out["odometer"] = odometer.map(rules.parse_miles, pa.int32())
-    odometer_reason = odometer.map(
-        lambda v: (
-            "odometer_" + rules.number_defect(v)
-            if rules.parse_miles(v) is None and v.strip(" ") != ""
-            else None
-        ),
-        pa.string(),
-    )
-    reason(pc.if_else(pc.is_null(f["odometer"]), pa.scalar(None, pa.string()), odometer_reason))
+    # Odometer (per row: nearly every value is distinct); the reason only for the few unreadable.
+    out["odometer"] = rules.parse_miles_column(f["odometer"])
+    present = pc.not_equal(pc.utf8_trim(f["odometer"], " "), "")
+    unreadable = _np(pc.fill_null(pc.and_(present, pc.is_null(out["odometer"])), False))
+    odometer_codes = pa.nulls(rows, pa.string())
+    if unreadable.any():
+        values = f["odometer"].filter(pa.array(unreadable)).to_pylist()
+        codes = pa.array(["odometer_" + rules.number_defect(v) for v in values], type=pa.string())
+        odometer_codes = pc.replace_with_mask(odometer_codes, pa.array(unreadable), codes)
+    reason(odometer_codes)
 
     # Prices.
     for column, source, code in (("mmr", "mmr", "mmr"), ("selling_price", "sellingprice", "selling_price")):
@@ -302,8 +300,8 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
     out["sale_id"] = rules.sale_uuids(lineage.source_sha256, _np(lines))
     out["repaired"] = pa.array(repaired)
     out["repair"] = repair_code
-    out["run_id"] = pa.array(np.full(rows, lineage.run_id), type=UUID)
-    out["source_sha256"] = pa.array(np.full(rows, lineage.source_sha256), type=pa.string())
+    out["run_id"] = pa.repeat(pa.scalar(lineage.run_id, UUID), rows)
+    out["source_sha256"] = pa.repeat(pa.scalar(lineage.source_sha256, pa.string()), rows)
     out["line_number"] = lines
 
     untrusted = np.zeros(rows, dtype=bool)
@@ -330,8 +328,8 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
             "source_sha256": out["source_sha256"].take(picked),
             "line_number": lines.take(picked),
             "run_id": out["run_id"].take(picked),
-            "batch_id": pa.array(np.full(len(bad), lineage.batch_id), type=pa.int64()),
-            "source_file": pa.array([lineage.source_file] * len(bad), type=pa.string()),
+            "batch_id": pa.repeat(pa.scalar(lineage.batch_id, pa.int64()), len(bad)),
+            "source_file": pa.repeat(pa.scalar(lineage.source_file, pa.string()), len(bad)),
             **{name: raw.column(name).combine_chunks().take(picked) for name in HEADER},
             "extra_field": raw.column("_extra_field").combine_chunks().take(picked),
             "repaired": out["repaired"].take(picked),
@@ -342,13 +340,13 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
 
     # The dimension rows the trusted lines use (a value seen only on quarantined lines is none).
     seen: set[tuple[str, str]] = set()
-    for dim, values, names in dim_keys:
+    for dim, values, names, ids in dim_keys:
         for index in np.flatnonzero(values.lines(trusted)):
             name = names[index]
             if name is not None and (dim.table, name) not in seen:
                 seen.add((dim.table, name))
                 detail = dim.detail(name) if dim.detail else None
-                dimension_rows.append((dim.table, rules.name_uuid(f"{dim.kind}:{name}").hex, name, detail))
+                dimension_rows.append((dim.table, ids[index], name, detail))
     dimensions = pa.table(
         {
             key: pa.array([row[i] for row in dimension_rows], type=pa.string())
@@ -420,8 +418,8 @@ def _fixed(make, make_names, body, body_names, dim_keys, condition) -> dict:
         lines = values.lines()
         return int(sum(n for v, name, n in zip(values.values, names, lines, strict=True) if v and name != v))
 
-    colours = [(values, names) for dim, values, names in dim_keys if dim.table == "dim_color"]
-    seller = next((values, names) for dim, values, names in dim_keys if dim.table == "dim_seller")
+    colours = [(values, names) for dim, values, names, _ in dim_keys if dim.table == "dim_color"]
+    seller = next((values, names) for dim, values, names, _ in dim_keys if dim.table == "dim_seller")
     unknown = sum(
         int(
             sum(

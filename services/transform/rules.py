@@ -14,6 +14,7 @@ Reference data (the shipped CSV files in reference/) is read once per process.
 
 import csv
 import datetime as dt
+import hashlib
 import re
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
@@ -67,6 +68,17 @@ def name_uuid(name: str) -> uuid.UUID:
     return uuid.uuid3(NAMESPACE, name)
 
 
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
+def name_uuid_hex(name: str) -> str:
+    """name_uuid as 32 hex digits, without building a UUID object (a chunk computes thousands)."""
+    digest = bytearray(hashlib.md5(_NAMESPACE_BYTES + name.encode()).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x30  # version 3
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return digest.hex()
+
+
 def sale_uuid(source_sha256: str, line_number: int) -> uuid.UUID:
     """The id of a sale: its natural key (source_sha256, line_number) written as a uuid, version 8
     (RFC 9562, custom): 72 bits of the file's SHA-256 and the line number (48 bits). The key is
@@ -87,8 +99,8 @@ def sale_uuids(source_sha256: str, line_numbers) -> pa.Array:
     hexes = hexes.reshape(-1, 16)[:, 4:]  # 48 bits = the last 12 hex digits
     sha = source_sha256
     prefix = np.frombuffer((sha[:12] + "8" + sha[12:15] + "8" + sha[15:18]).encode("ascii"), dtype=np.uint8)
-    ids = np.hstack([np.broadcast_to(prefix, (len(lines), 20)), hexes])
-    return pa.array(np.ascontiguousarray(ids).view("S32").ravel().astype(str), type=pa.string())
+    ids = np.ascontiguousarray(np.hstack([np.broadcast_to(prefix, (len(lines), 20)), hexes]))
+    return pa.array(ids.view("S32").ravel(), type=pa.binary(32)).cast(pa.string())
 
 
 # --- text ------------------------------------------------------------------------------------------
@@ -273,7 +285,7 @@ def is_shifted(state: pa.Array, vin: pa.Array) -> pa.Array:
 
 def clean_vin(vin: pa.Array) -> pa.Array:
     """VIN: upper case (the file writes it in lower case), trimmed; blank becomes null."""
-    cleaned = pc.utf8_upper(pc.utf8_trim(vin, " "))
+    cleaned = pc.ascii_upper(pc.utf8_trim(vin, " "))  # a VIN with other letters is invalid anyway
     return pc.if_else(pc.equal(cleaned, ""), pa.scalar(None, pa.string()), cleaned)
 
 
@@ -287,11 +299,25 @@ def is_valid_vin(vin: pa.Array) -> pa.Array:
 
 
 _MILES = re.compile(r"[ \t\n\r\f\v]*[0-9]+[ \t\n\r\f\v]*")
+_ASCII_SPACES = " \t\n\r\f\v"
 
 
 def parse_miles(value: str | None) -> int | None:
-    """Odometer (miles): a whole number below 10^9; negative or non-numeric is unreadable."""
+    """Odometer (miles): a whole number below 10^9; negative or non-numeric is unreadable.
+    (parse_miles_column is the same rule for a whole column.)"""
     if value is None or not _MILES.fullmatch(value):
         return None
     miles = int(value.strip())
     return miles if miles < 10**9 else None
+
+
+def parse_miles_column(values: pa.Array) -> pa.Array:
+    """parse_miles for every row (nearly every odometer value is distinct): digits with blanks
+    around them, at most 9 significant digits."""
+    trimmed = pc.utf8_trim(values, _ASCII_SPACES)
+    significant = pc.utf8_ltrim(trimmed, "0")
+    readable = pc.and_(
+        pc.match_substring_regex(trimmed, "^[0-9]+$"), pc.less_equal(pc.utf8_length(significant), 9)
+    )
+    digits = pc.if_else(pc.equal(significant, ""), pa.scalar("0"), significant)
+    return pc.cast(pc.if_else(readable, digits, pa.scalar(None, pa.string())), pa.int32())
