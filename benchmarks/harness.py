@@ -9,14 +9,13 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
 import psycopg2
 import redis
-import threading
-
 from procmon import PeakRss, cpu_seconds
 from rq import Worker
 from rq.exceptions import NoSuchJobError
