@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE ?= data/sample.csv
 SCALE ?= 1
+WORKERS ?= 1
 RUN_DIR := .run
 
 .PHONY: help venv test lint format run up down bench containers sample clean
@@ -52,8 +53,8 @@ up:  ## the whole stack in containers: docker compose up --build
 down:  ## stop the stack (volumes are kept; add -v by hand to drop them)
 	docker compose down
 
-bench: venv  ## benchmark: floor vs naive vs ours at SCALE x 558,837 lines (make bench SCALE=10)
-	$(BIN)/python benchmarks/bench.py --scale $(SCALE)
+bench: venv  ## benchmark: floor vs naive vs ours at SCALE x 558,837 lines (make bench SCALE=10 WORKERS=2)
+	$(BIN)/python benchmarks/bench.py --scale $(SCALE) --transform-workers $(WORKERS)
 
 sample: venv  ## regenerate data/sample.csv (5,000 lines, seed 42)
 	$(BIN)/pipeline sample --rows 5000 --seed 42 --out $(SAMPLE)
