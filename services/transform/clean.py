@@ -7,6 +7,7 @@ index; only the quarantined lines (a handful) are visited one by one, to list th
 """
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -61,13 +62,16 @@ DIMENSIONS = (
     Dimension("dim_seller", "seller", {"seller_id": "seller"}, rules.canonical_seller),
 )
 
-# The columns of work.sales (= staging.fact_car_sales after transform_run, chunk) and of
-# work.quarantine, in the order the COPY statements of sql/chunk.sql list them.
-SALES_COLUMNS = (
-    "sale_id", "make_id", "model", "trim", "body", "transmission_id", "vin", "state_id", "condition",
-    "odometer", "exterior_color_id", "interior_color_id", "mmr", "selling_price", "sale_date",
-    "seller_id", "model_year", "repaired", "run_id", "source_sha256", "line_number", "repair",
-)  # fmt: skip
+# The columns of work.sales (= staging.fact_car_sales after transform_run, chunk) with their
+# PostgreSQL types (the binary COPY needs them), and those of work.quarantine, in the order the
+# COPY statements of sql/chunk.sql list them.
+SALES_COLUMNS = {
+    "sale_id": "uuid", "make_id": "uuid", "model": "text", "trim": "text", "body": "text",
+    "transmission_id": "uuid", "vin": "text", "state_id": "uuid", "condition": "int2", "odometer": "int4",
+    "exterior_color_id": "uuid", "interior_color_id": "uuid", "mmr": "numeric", "selling_price": "numeric",
+    "sale_date": "timestamptz", "seller_id": "uuid", "model_year": "int2", "repaired": "bool",
+    "run_id": "uuid", "source_sha256": "text", "line_number": "int8", "repair": "text",
+}  # fmt: skip
 QUARANTINE_COLUMNS = (
     "sale_id", "source_sha256", "line_number", "run_id", "batch_id", "source_file", *HEADER, "extra_field",
     "repaired", "repair", "reasons",
@@ -300,7 +304,7 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
     out["sale_id"] = rules.sale_uuids(lineage.source_sha256, _np(lines))
     out["repaired"] = pa.array(repaired)
     out["repair"] = repair_code
-    out["run_id"] = pa.repeat(pa.scalar(lineage.run_id, UUID), rows)
+    out["run_id"] = pa.repeat(pa.scalar(uuid.UUID(lineage.run_id).hex, UUID), rows)
     out["source_sha256"] = pa.repeat(pa.scalar(lineage.source_sha256, pa.string()), rows)
     out["line_number"] = lines
 

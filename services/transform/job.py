@@ -24,6 +24,7 @@ import io
 import json
 import math
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,7 +35,7 @@ import sqlalchemy as sa
 from psycopg2 import sql
 from sqlalchemy.engine import Connection
 
-from services.transform import checks, clean, rules, work
+from services.transform import checks, clean, pgbinary, rules, work
 from shared import ledger, queues
 from shared.dataset import HEADER
 from shared.db import act_as_pipeline, xact_lock
@@ -224,37 +225,50 @@ def _read_raw(conn: Connection, spec) -> pa.Table:
     )
 
 
-class _CsvStream(io.RawIOBase):
-    """A table as CSV, written one batch of rows at a time as COPY reads it: the whole text of a
-    chunk is never in memory at once."""
+class _Stream(io.RawIOBase):
+    """Pieces of bytes (an iterator) as a file COPY reads from: a chunk's rows are turned into
+    COPY's format one batch at a time, never all at once."""
 
-    def __init__(self, table: pa.Table, rows: int = 16_384):
-        self._batches = iter(table.to_batches(max_chunksize=rows))
-        self._text = memoryview(b"")
+    def __init__(self, pieces):
+        self._pieces = iter(pieces)
+        self._piece = memoryview(b"")
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, into) -> int:
-        while not self._text:
-            batch = next(self._batches, None)
-            if batch is None:
+        while not self._piece:
+            piece = next(self._pieces, None)
+            if piece is None:
                 return 0
-            out = io.BytesIO()
-            pacsv.write_csv(batch, out, _WRITE)
-            self._text = out.getbuffer()
-        size = min(len(into), len(self._text))
-        into[:size] = self._text[:size]
-        self._text = self._text[size:]
+            self._piece = memoryview(piece)
+        size = min(len(into), len(self._piece))
+        into[:size] = self._piece[:size]
+        self._piece = self._piece[size:]
         return size
 
 
+def _csv(table: pa.Table, rows: int = 16_384):
+    for batch in table.to_batches(max_chunksize=rows):
+        out = io.BytesIO()
+        pacsv.write_csv(batch, out, _WRITE)
+        yield out.getvalue()
+
+
 def _copy_in(conn: Connection, statement: str, table: pa.Table, run_id: str, chunk: int) -> None:
+    """COPY a chunk's rows (with its run and number in front) into a work table: work.sales in
+    PostgreSQL's binary format (its uuids, timestamps and numerics cost the server far less to read
+    than their text), the small tables as CSV."""
     if not table.num_rows:
         return
     table = table.add_column(0, "chunk", pa.repeat(pa.scalar(chunk, pa.int32()), table.num_rows))
-    table = table.add_column(0, "transform_run", pa.repeat(pa.scalar(run_id, pa.string()), table.num_rows))
-    _cursor(conn).copy_expert(str(CHUNK[statement]), _CsvStream(table), size=1 << 16)
+    run = pa.repeat(pa.scalar(uuid.UUID(run_id).hex, pa.string()), table.num_rows)
+    table = table.add_column(0, "transform_run", run)
+    if statement == "copy_sales":
+        pieces = pgbinary.copy_binary(table, ["uuid", "int4", *clean.SALES_COLUMNS.values()])
+    else:
+        pieces = _csv(table)
+    _cursor(conn).copy_expert(str(CHUNK[statement]), _Stream(pieces), size=1 << 16)
 
 
 # --- 3. publish ------------------------------------------------------------------------------------

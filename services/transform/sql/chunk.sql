@@ -26,7 +26,7 @@ DELETE FROM work.dimension_rows WHERE transform_run = :run_id AND chunk = :chunk
 COPY work.sales (transform_run, chunk, sale_id, make_id, model, "trim", body, transmission_id, vin,
                  state_id, condition, odometer, exterior_color_id, interior_color_id, mmr, selling_price,
                  sale_date, seller_id, model_year, repaired, run_id, source_sha256, line_number, repair)
-FROM STDIN WITH (FORMAT csv)
+FROM STDIN WITH (FORMAT binary)
 
 -- name: copy_quarantine
 COPY work.quarantine (transform_run, chunk, sale_id, source_sha256, line_number, run_id, batch_id,
