@@ -83,9 +83,15 @@ def test_generated_file_with_every_defect_reconciles(ingest_workers, engine, dat
     assert rows + rejects == csv_records(path) == 3000
     assert stage["rows_in"] == 3000 and stage["rows_out"] == rows and stage["rows_rejected"] == rejects
     with engine.connect() as conn:
-        # The shifted Volkswagen lines are 16-field lines: raw keeps them as they are.
+        # The Volkswagen lines are 17-field lines: raw keeps their first 16 fields in the 16 columns
+        # (the body column holds the trim's second half) and the 17th in _extra_field.
         shifted = conn.execute(
             sa.text("SELECT count(*) FROM raw.car_prices WHERE body = 'Navitgation'")
+        ).scalar()
+        split = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM raw.car_prices WHERE _extra_field IS NOT NULL AND body = 'Navitgation'"
+            )
         ).scalar()
         lineage = conn.execute(
             sa.text(
@@ -94,6 +100,7 @@ def test_generated_file_with_every_defect_reconciles(ingest_workers, engine, dat
             )
         ).one()
     assert shifted >= 1
+    assert split == shifted == stage["details"]["rows_split_trim"]
     assert lineage == (1, 1, 2, 3001)
 
 

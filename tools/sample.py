@@ -2,35 +2,41 @@
 
 The real data set (558,837 data lines of US/Canadian used-car auction sales) cannot be downloaded on
 our machines, so tests and ``make run`` use a synthetic file with the same 16 columns
-(``shared.dataset.HEADER``) and the same defects in realistic proportions (see
-``/work/shared/dataset.md``):
+(``shared.dataset.HEADER``), the same defects in the same numbers, and the real file's profile
+(distinct values, blanks per column; docs/dataset.md gives the figures):
 
 * makes mostly canonical (``Ford``), some lower case (``ford``), aliases (``ford tk``, ``vw``,
-  ``mercedes-b``, ``landrover``) and blank ones; realistic models and trims per make;
+  ``mercedes-b``, ``landrover``) and blank ones (with model, trim and body blank too); a long tail
+  of rare models and trims;
 * body styles in mixed case (``SUV``/``suv``), blank transmissions (about 1 line in 9);
-* lower-case VINs, about 2 % of them resold (the same car again, at another date);
-* two condition scales (1-5 and 10-49), suspicious odometers (``1``, ``999999``), blank odometers;
+* lower-case VINs, about 2 % of them resold (the same car again, at another date), a few blank;
+* two condition scales mixed (1-5 with decimals such as ``3.5``, and 10-49), suspicious odometers
+  (``1``, ``999999``), blank odometers and market estimates;
 * ``—`` (U+2014) for unknown colours, sellers with doubled spaces where a comma was removed, sellers
-  containing a comma or a double quote (written quoted, RFC 4180), sale prices of ``1``;
+  containing a comma or a double quote (written quoted, RFC 4180), sale prices of ``1``, a few lines
+  without price and sale date; a few very large sellers and a long tail of small ones;
 * sale dates like ``Tue Dec 16 2014 12:30:00 GMT-0800 (PST)`` (``GMT-0700 (PDT)`` in summer);
-* Volkswagen Jetta lines whose unquoted trim ``SE PZEV w/ Connectivity, Navitgation`` is split in two,
-  so every field from ``body`` on moves one place right and the sale date falls off the end.
+* 2015 Volkswagen Jetta lines whose trim ``SE PZEV w/Connectivity, Navitgation`` is written without
+  quotes, so the line has 17 fields: the trim split in two, transmission blank, every other field
+  (the sale date included) in order after the split.
 
 Usage::
 
     from tools.sample import write_sample
     counts = write_sample("data/sample.csv", rows=5000, seed=42)
 
-or ``python -m tools.sample data/sample.csv --rows 5000 --seed 42``.
+or ``pipeline sample --rows 5000 --out data/sample.csv`` (``python -m tools.sample`` works too).
 
 Determinism: all randomness comes from one ``numpy.random.default_rng(seed)`` consumed in a fixed
-order, so the same (rows, seed) always gives a byte-identical file. Rows are made CHUNK_ROWS at a time,
+order, so the same (rows, seed) always gives a byte-identical file (the catalog of rare models,
+trims and dealers is drawn once from a fixed seed of its own). Rows are made CHUNK_ROWS at a time,
 vectorised with numpy, and written as they are made, so memory stays bounded for any size.
 
-Defects are planted with exact counts: ``round(rate * rows)`` lines for each rate in PLANTED_RATES
-(at least one whenever rows >= MIN_ROWS_FOR_EVERY_DEFECT), spread evenly over the chunks, so even a
-small sample contains every defect class. The counts that ``write_sample`` returns are measured on
-the rows actually written (see COUNT_KEYS for their definitions).
+Defects are planted with exact counts: PLANTED_LINES gives the lines of each defect in the real
+file; a file of ``rows`` lines gets ``round(lines * rows / REAL_FILE_LINES)`` of them (at least one
+whenever rows >= MIN_ROWS_FOR_EVERY_DEFECT), spread evenly over the chunks, so even a small sample
+contains every defect class. The counts that ``write_sample`` returns are measured on the rows
+actually written (see COUNT_KEYS for their definitions).
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from shared.dataset import FIELD_COUNT, HEADER, HEADER_LINE
+from shared.dataset import FIELD_COUNT, HEADER, HEADER_LINE, SPLIT_TRIMS
 
 # ---------------------------------------------------------------------------------------------------
 # Size and planting
@@ -54,33 +60,34 @@ from shared.dataset import FIELD_COUNT, HEADER, HEADER_LINE
 CHUNK_ROWS = 50_000  # rows made and written per step; bounds memory
 MIN_ROWS_FOR_EVERY_DEFECT = 200  # from this many rows on, every planted defect appears at least once
 
-# Share of all data lines that carry each planted defect. Sources: the project brief and
-# /work/shared/dataset.md where they give a figure ("brief"); otherwise approximate value counts of
-# the public car_prices.csv (558,837 lines), rounded ("real").
-PLANTED_RATES: dict[str, float] = {
-    "vw_shifted": 0.0005,  # brief: about 0.05 % of lines are shifted Volkswagen Jetta lines
-    "make_blank": 0.018,  # brief: blank make about 1.8 % (real: about 10,300 lines)
-    "make_lowercase": 0.02,  # brief: "a few percent" lower case (kia, ford, bmw)
-    "make_alias": 0.004,  # ford tk, chev truck, vw, mercedes-b, landrover, ...
-    "model_blank_extra": 0.0002,  # real: model blank on a few lines whose make is known
-    "trim_blank_extra": 0.0006,  # real: trim blank on a few lines whose make is known
-    "body_blank_extra": 0.005,  # real: about 2,900 blank bodies on lines whose make is known
-    "transmission_blank": 0.117,  # brief: about 1 line in 9 (real: about 65,000)
-    "transmission_manual": 0.031,  # brief: "a few %" (real: about 17,500)
-    "vin_repeat": 0.02,  # brief: about 2 % of lines resell a car already in the file
-    "condition_blank": 0.02,  # brief: about 2 %
-    "condition_five_point": 0.15,  # brief: about 15 % of lines graded 1-5 instead of 10-49
-    "odometer_blank": 0.0002,  # brief: about 0.02 %
-    "odometer_one": 0.003,  # brief: odometer 1 on about 0.3 %
-    "odometer_max": 0.0002,  # brief: odometer 999999 on about 0.02 %
-    "color_em_dash": 0.04,  # brief: about 4 % of colours unknown ("—")
-    "color_blank": 0.001,  # brief: about 0.1 %
-    "interior_em_dash": 0.03,  # brief: about 3 % of interiors unknown ("—")
-    "interior_blank": 0.001,  # brief: about 0.1 %
-    "seller_quoted": 0.002,  # seller with a comma, written quoted: "ford motor credit company,llc"
-    "seller_doubled_quote": 0.0001,  # seller with a double quote, written quoted and doubled
-    "sellingprice_one": 0.00002,  # brief: "a few" sale prices of 1
-    "saledate_blank": 0.00002,  # brief: about 0.002 % (real: 12 lines)
+# Lines of the real file (558,837 lines) that carry each planted defect, from its published profile
+# (docs/dataset.md) where it gives a figure, otherwise approximate value counts of the public file.
+REAL_FILE_LINES = 558_837
+PLANTED_LINES: dict[str, int] = {
+    "vw_split_trim": 26,  # 2015 Jetta lines of 17 fields: the trim's comma is not quoted
+    "make_blank": 10_301,  # model, trim and body are blank on these lines too
+    "make_lowercase": 11_200,  # kia, ford, bmw, ...
+    "make_alias": 2_200,  # ford tk, chev truck, vw, mercedes-b, landrover, ...
+    "model_blank_extra": 98,  # model blank on lines whose make is known (10,399 blank in all)
+    "trim_blank_extra": 350,  # 10,651 blank in all
+    "body_blank_extra": 2_894,  # 13,195 blank in all
+    "transmission_blank": 65_326,  # 65,352 in all, with the 17-field lines' blank ones
+    "transmission_manual": 17_537,
+    "vin_blank": 4,
+    "vin_repeat": 11_200,  # about 2 % of lines resell a car already in the file
+    "condition_blank": 11_820,
+    "condition_five_point": 83_800,  # about 15 % of lines graded 1-5 instead of 10-49
+    "odometer_blank": 94,
+    "odometer_one": 1_700,
+    "odometer_max": 110,  # 999999
+    "color_em_dash": 24_700,  # "—"
+    "interior_em_dash": 17_100,
+    "colors_blank": 749,  # color and interior both blank, on the same lines
+    "mmr_blank": 38,
+    "seller_quoted": 1_100,  # seller with a comma, written quoted: "ford motor credit company,llc"
+    "seller_doubled_quote": 56,  # seller with a double quote, written quoted and doubled
+    "sellingprice_one": 11,  # a few sale prices of 1
+    "price_and_date_blank": 12,  # sellingprice and saledate both blank, on the same lines
 }
 
 # Shares of ordinary (non-defect) variation, drawn row by row.
@@ -138,6 +145,28 @@ MAKES: dict[str, tuple[float, str, str]] = {
     "FIAT": (0.9, "3c3 zfb", "chrysler capital"),
     "HUMMER": (0.8, "5gt 5gr", "ally financial"),
     "Saab": (0.5, "ys3 5s3", "saab financial services"),
+    # rare makes: a few to a few hundred lines each
+    "smart": (0.35, "wme", "mercedes-benz financial services"),
+    "Isuzu": (0.2, "4s2 jal", "ally financial"),
+    "Oldsmobile": (0.18, "1g3", "ally financial"),
+    "Bentley": (0.12, "scb", "bentley financial services"),
+    "Maserati": (0.1, "zam", "maserati capital"),
+    "Plymouth": (0.03, "1p3 1p4", "ally financial"),
+    "Aston Martin": (0.025, "scf", "aston martin financial services"),
+    "Geo": (0.02, "1y1 2c1", "ally financial"),
+    "Tesla": (0.02, "5yj", "tesla motors"),
+    "Rolls-Royce": (0.02, "sca", "rolls-royce motor cars na"),
+    "Ferrari": (0.02, "zff", "ferrari financial services"),
+    "Fisker": (0.012, "yh4", "fisker automotive"),
+    "SRT": (0.012, "1c3", "chrysler capital"),
+    "Lamborghini": (0.008, "zhw", "lamborghini financial services"),
+    "Daewoo": (0.008, "kla", "ally financial"),
+    "Lotus": (0.007, "scc", "lotus cars usa"),
+    "Maybach": (0.007, "wdb", "mercedes-benz financial services"),
+    "McLaren": (0.007, "sbm", "mclaren automotive"),
+    "Alfa Romeo": (0.007, "zar", "alfa romeo financial services"),
+    "AM General": (0.007, "137", "am general llc"),
+    "Airstream": (0.007, "1fd", "airstream inc"),
 }
 
 # make: ((model, bodies "|"-separated, trims "|"-separated, weight within the make, new price in $1000), ...)
@@ -153,6 +182,7 @@ MODELS: dict[str, tuple[tuple[str, str, str, int, int], ...]] = {
         ("Taurus", "Sedan", "SEL|Limited|SE", 6, 28),
         ("E-Series Van", "E-Series Van", "E-250|E-350 Super Duty", 3, 30),
         ("Ranger", "SuperCab|Regular Cab", "XLT|Sport|XL", 3, 20),
+        ("Transit Connect", "Transit Van|Minivan", "XLT|XL", 3, 25),
     ),
     "Chevrolet": (
         ("Impala", "Sedan", "LT Fleet|LS Fleet|LT|LTZ", 20, 27),
@@ -164,6 +194,7 @@ MODELS: dict[str, tuple[tuple[str, str, str, int, int], ...]] = {
         ("Traverse", "SUV", "LT|LS|LTZ", 5, 33),
         ("Camaro", "Coupe|Convertible", "1LT|2LT|SS", 4, 30),
         ("Express Cargo", "Van", "2500|3500", 3, 30),
+        ("Express Cutaway", "Cutaway", "3500", 1, 32),
     ),
     "Nissan": (
         ("Altima", "Sedan|Coupe", "2.5 S|2.5|2.5 SV|3.5 SL", 40, 24),
@@ -182,7 +213,7 @@ MODELS: dict[str, tuple[tuple[str, str, str, int, int], ...]] = {
         ("Prius", "Hatchback", "Two|Three|Four|Base", 10, 26),
         ("RAV4", "SUV", "LE|Limited|XLE|Base", 10, 26),
         ("Sienna", "Minivan", "LE|XLE|Limited|CE", 6, 30),
-        ("Tacoma", "Double Cab|Access Cab", "PreRunner V6|Base|V6", 6, 27),
+        ("Tacoma", "Double Cab|Access Cab|Xtracab", "PreRunner V6|Base|V6", 6, 27),
         ("Highlander", "SUV", "Base|Limited|SE", 6, 33),
         ("4Runner", "SUV", "SR5|Limited", 4, 35),
         ("Tundra", "CrewMax Cab|Double Cab", "SR5|Limited", 3, 36),
@@ -196,6 +227,7 @@ MODELS: dict[str, tuple[tuple[str, str, str, int, int], ...]] = {
         ("Durango", "SUV", "SXT|Citadel|Limited", 6, 33),
         ("Caliber", "Hatchback", "SXT|SE|Mainstreet", 6, 18),
         ("Dakota", "Quad Cab|Club Cab", "SLT|ST", 4, 24),
+        ("Ram Van", "Ram Van", "1500|2500", 1, 24),
     ),
     "Honda": (
         ("Accord", "Sedan|Coupe", "EX-L|LX|EX|SE|Sport", 35, 25),
@@ -211,6 +243,7 @@ MODELS: dict[str, tuple[tuple[str, str, str, int, int], ...]] = {
         ("Tucson", "SUV", "GLS|Limited|SE", 10, 24),
         ("Accent", "Sedan|Hatchback", "GLS|GS|SE", 7, 15),
         ("Genesis", "Sedan", "3.8|4.6", 3, 38),
+        ("Genesis Coupe", "Genesis Coupe", "2.0T|3.8 Grand Touring", 3, 27),
     ),
     "BMW": (
         ("3 Series", "Sedan|Coupe|Convertible", "328i|328i SULEV|328i xDrive|335i", 45, 42),
@@ -258,6 +291,10 @@ MODELS: dict[str, tuple[tuple[str, str, str, int, int], ...]] = {
         ("M37", "Sedan", "Base|x", 8, 50),
         ("Q50", "Sedan", "Premium|Sport|Hybrid Premium", 8, 40),
         ("EX35", "SUV", "Journey|Base", 6, 38),
+        ("Q60 Coupe", "Q60 Coupe", "Journey|Base", 3, 42),
+        ("Q60 Convertible", "Q60 Convertible", "Base", 2, 50),
+        ("G Convertible", "G Convertible", "G37", 3, 48),
+        ("G37 Convertible", "G37 Convertible", "Base|Sport", 2, 48),
     ),
     "Volkswagen": (
         ("Jetta", "Sedan", "SE|S|SE PZEV|TDI|SEL", 40, 22),
@@ -292,7 +329,7 @@ MODELS: dict[str, tuple[tuple[str, str, str, int, int], ...]] = {
         ("CX-5", "SUV", "Sport|Touring", 10, 25),
         ("MX-5 Miata", "Convertible", "Sport|Grand Touring", 4, 27),
         ("Mazda5", "Minivan", "Sport|Touring", 4, 20),
-        ("B-Series Truck", "Cab Plus|Regular Cab", "B2300|B4000 SE", 2, 18),
+        ("B-Series Truck", "Cab Plus|Regular Cab|Cab Plus 4", "B2300|B4000 SE", 2, 18),
     ),
     "Cadillac": (
         ("CTS", "Sedan|CTS Coupe", "3.0L Luxury|Base|Performance", 35, 42),
@@ -301,6 +338,8 @@ MODELS: dict[str, tuple[tuple[str, str, str, int, int], ...]] = {
         ("DTS", "Sedan", "Luxury I|Base", 10, 44),
         ("ATS", "Sedan", "2.0T Luxury|2.5L", 8, 34),
         ("STS", "Sedan", "V6", 6, 45),
+        ("CTS Wagon", "CTS Wagon", "3.0L Luxury|Base", 3, 42),
+        ("CTS-V", "CTS-V Coupe|CTS-V Wagon", "Base", 2, 62),
     ),
     "Acura": (
         ("TL", "Sedan", "Base|Tech|SH-AWD", 35, 36),
@@ -308,6 +347,7 @@ MODELS: dict[str, tuple[tuple[str, str, str, int, int], ...]] = {
         ("TSX", "Sedan", "Base|Technology Package", 20, 30),
         ("RDX", "SUV", "Base|Technology Package", 15, 35),
         ("RL", "Sedan", "SH-AWD", 5, 47),
+        ("TSX Sport Wagon", "TSX Sport Wagon", "Base|Technology Package", 3, 32),
     ),
     "Audi": (
         ("A4", "Sedan", "2.0T Premium|2.0T Premium Plus quattro|2.0T quattro", 40, 37),
@@ -434,6 +474,30 @@ MODELS: dict[str, tuple[tuple[str, str, str, int, int], ...]] = {
         ("9-3", "Sedan|Convertible", "2.0T|Aero", 70, 30),
         ("9-5", "Sedan|Wagon", "Arc|Aero", 30, 38),
     ),
+    "smart": (("fortwo", "Hatchback|Convertible", "pure|passion", 100, 14),),
+    "Isuzu": (("Ascender", "SUV", "S|LS", 60, 30), ("Rodeo", "SUV", "S|LS", 40, 24)),
+    "Oldsmobile": (("Alero", "Sedan", "GL|GLS", 50, 20), ("Aurora", "Sedan", "Base", 50, 32)),
+    "Bentley": (("Continental GT", "Coupe", "Base|Speed", 100, 190),),
+    "Maserati": (
+        ("Quattroporte", "Sedan", "S|GTS", 60, 110),
+        ("GranTurismo", "GranTurismo Convertible|Coupe", "S|Sport", 40, 130),
+    ),
+    "Plymouth": (("Voyager", "Minivan", "SE|Base", 60, 20), ("Neon", "Sedan", "Highline", 40, 14)),
+    "Aston Martin": (("V8 Vantage", "Coupe", "Base", 100, 120),),
+    "Geo": (("Prizm", "Sedan", "LSi|Base", 100, 13),),
+    "Tesla": (("Model S", "Sedan", "85|P85", 100, 80),),
+    "Rolls-Royce": (("Ghost", "Sedan", "Base", 100, 250),),
+    "Ferrari": (("California", "Convertible", "Base", 100, 200),),
+    "Fisker": (("Karma", "Sedan", "EcoSport|EcoChic", 100, 100),),
+    "SRT": (("Viper", "Coupe", "GTS|Base", 100, 100),),
+    "Lamborghini": (("Gallardo", "Coupe", "LP560-4", 100, 200),),
+    "Daewoo": (("Lanos", "Sedan", "S|SE", 100, 10),),
+    "Lotus": (("Elise", "Convertible", "Base", 100, 50),),
+    "Maybach": (("57", "Sedan", "Base", 100, 350),),
+    "McLaren": (("MP4-12C", "Coupe", "Base", 100, 230),),
+    "Alfa Romeo": (("4C", "Coupe", "Base", 100, 55),),
+    "AM General": (("Hummer", "SUV", "Base", 100, 60),),
+    "Airstream": (("Interstate", "Van", "Lounge", 100, 80),),
 }
 
 # alias written in the make column: (canonical make, models it is used for ("" = any), weight)
@@ -451,12 +515,35 @@ MAKE_ALIASES: dict[str, tuple[str, str, int]] = {
     "landrover": ("Land Rover", "", 4),
 }
 CANONICAL_MAKES: frozenset[str] = frozenset(MAKES)
-LOWERCASE_MAKES: frozenset[str] = frozenset(make.lower() for make in MAKES) - CANONICAL_MAKES
+# Only the commoner makes are ever written in lower case (the real file has about 96 spellings of
+# about 60 makes): the first LOWERCASE_MAKE_COUNT of MAKES.
+LOWERCASE_MAKE_COUNT = 26
+LOWERCASE_MAKES: frozenset[str] = frozenset(make.lower() for make in list(MAKES)[:LOWERCASE_MAKE_COUNT])
 
-# The Volkswagen defect: the logical trim, and the two fields it is written as (unquoted).
-VW_SHIFTED_MODEL = ("Volkswagen", "Jetta")
-VW_SHIFTED_TRIM = "SE PZEV w/ Connectivity, Navitgation"
-VW_SHIFTED_WRITTEN = ("SE PZEV w/ Connectivity", "Navitgation")
+# The long tail of rare models and trims (the real file has about 970 models and 1,960 trims): each
+# model gets MODEL_VARIANTS_PER_MODEL rarer variants ("<model> <suffix>", MODEL_VARIANT_SHARE of its
+# lines each, same bodies and trims), and each model TAIL_TRIMS_PER_MODEL rarer trims
+# ("<trim> <package>", together TAIL_TRIM_SHARE of its lines). Drawn once, from CATALOG_SEED.
+MODEL_SUFFIXES = (
+    "Hybrid", "Sport", "Wagon", "Coupe", "Convertible", "Cargo", "4WD", "AWD", "HD", "LWB", "Classic",
+    "Plus", "Limited", "Crossover", "XL", "Touring", "Heritage", "Diesel", "Turbo", "Sportback", "Eco",
+)  # fmt: skip
+MODEL_VARIANTS_PER_MODEL = 3
+MODEL_VARIANT_SHARE = 0.02
+TRIM_PACKAGES = (
+    "AWD", "FWD", "4WD", "4x4", "V6", "V8", "Hybrid", "Premium", "Luxury", "Sport", "Limited",
+    "Technology", "Navigation", "PZEV", "SULEV", "Turbo", "Diesel", "Special Edition", "Value Edition",
+    "Fleet", "Plus", "Elite", "Signature", "Touring", "w/Navigation", "Appearance Package", "Off-Road",
+    "Convenience", "Leather", "Cold Weather", "Tow Package", "Moonroof", "Chrome", "Black Edition",
+)  # fmt: skip
+TAIL_TRIMS_PER_MODEL = 11
+TAIL_TRIM_SHARE = 0.12
+CATALOG_SEED = 2015  # fixed: the tails and the dealer names do not depend on the file's seed
+
+# The Volkswagen defect: the trim, the two fields it is written as (unquoted), and the model.
+VW_SPLIT_MODEL = ("Volkswagen", "Jetta")
+(VW_SPLIT_TRIM,) = SPLIT_TRIMS
+VW_SPLIT_WRITTEN = tuple(VW_SPLIT_TRIM.split(", "))
 
 # model year: weight ≈ thousands of lines in the real file (skewed to recent years)
 YEAR_WEIGHTS: dict[int, float] = {
@@ -515,7 +602,10 @@ DEALER_PLACES = (
     "st louis", "kansas city", "minneapolis", "milwaukee", "omaha", "seattle", "salt lake",
     "boston", "hartford", "albany", "indianapolis", "louisville", "lexington", "new orleans",
     "oklahoma city", "tulsa", "albuquerque", "honolulu", "toronto", "montreal", "calgary",
-    "halifax", "san juan",
+    "halifax", "san juan", "mobile", "birmingham", "little rock", "jackson", "baton rouge", "shreveport",
+    "wichita", "des moines", "madison", "grand rapids", "toledo", "akron", "cincinnati", "buffalo",
+    "rochester", "syracuse", "providence", "portland", "spokane", "boise", "reno", "bakersfield",
+    "san jose", "oakland", "long beach", "anaheim", "tacoma", "ottawa", "edmonton", "winnipeg",
 )  # fmt: skip
 DEALER_BRANDS = (
     "ford", "chevrolet", "toyota", "nissan", "honda", "hyundai", "kia", "dodge chrysler jeep",
@@ -525,7 +615,6 @@ DEALER_BRANDS = (
 DEALER_SUFFIXES = ("", " llc", " inc", " sales", " group", " co", "  inc", "  llc")
 DEALER_ZIPF_EXPONENT = 1.05
 DEALER_ZIPF_OFFSET = 20  # flattens the head: no single dealer outsells the big fleets
-DEALER_TABLE_SEED = 2015  # fixed: the dealer names and their popularity do not depend on the seed
 # Sellers whose names need quoting (RFC 4180): with a comma, and with a double quote.
 QUOTED_SELLERS = (
     "ford motor credit company,llc",
@@ -555,6 +644,7 @@ SALE_TIMES: dict[str, float] = {
     "09:00:00": 3, "09:30:00": 6, "10:00:00": 5, "10:30:00": 7, "11:00:00": 5, "11:30:00": 6,
     "12:00:00": 5, "12:30:00": 8, "13:00:00": 2, "13:30:00": 2, "14:00:00": 1, "15:00:00": 1,
 }  # fmt: skip
+SALE_TIMES_PER_DAY = 9  # the real file has about 3,700 distinct sale times
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -566,11 +656,11 @@ VIN_LETTER_VALUES = dict(zip("abcdefghjklmnprstuvwxyz", map(int, "12345678123457
 VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 VIN_SERIAL_STEP = 387_403  # odd and not a multiple of 5: n -> n * step mod 10**6 is a bijection
 
-# The counts returned by write_sample, measured on the written rows, reading each shifted Volkswagen
-# line as its logical record (trim rejoined, fields shifted back, sale date unknown).
+# The counts returned by write_sample, measured on the written rows, reading each 17-field Volkswagen
+# line as its logical record (trim rejoined, the fields after it one place back).
 COUNT_KEYS = (
     "rows",  # data lines
-    "vw_shifted",  # Volkswagen lines with the split trim
+    "vw_split_trim",  # Volkswagen lines of 17 fields, the trim split at its unquoted comma
     "make_blank",  # make ""
     "make_lowercase",  # make in LOWERCASE_MAKES (kia, ford, bmw, ...)
     "make_alias",  # make in MAKE_ALIASES
@@ -580,11 +670,13 @@ COUNT_KEYS = (
     "body_lowercase",  # body.islower(): sedan, suv, crew cab
     "transmission_blank",
     "transmission_manual",
+    "vin_blank",
     "vin_repeat",  # lines whose VIN occurred on an earlier line
     "state_canada",  # state in CANADIAN_PROVINCES
     "state_pr",
     "condition_blank",
     "condition_1_to_5",
+    "condition_decimal",  # a grade with a decimal point: 3.5
     "condition_10_to_49",
     "odometer_blank",
     "odometer_1",
@@ -596,8 +688,10 @@ COUNT_KEYS = (
     "seller_doubled_space",  # seller containing "  "
     "quoted_fields",  # written fields that need double quotes (a comma or a quote inside)
     "doubled_quote_fields",  # written fields with a '"' inside, written as '""'
+    "mmr_blank",
     "sellingprice_1",
-    "saledate_blank",  # sale date "" (not counting the shifted lines, whose date is lost)
+    "sellingprice_blank",  # always with the sale date blank too
+    "saledate_blank",
     "saledate_pst",  # sale date ending "GMT-0800 (PST)"
     "saledate_pdt",  # sale date ending "GMT-0700 (PDT)"
 )
@@ -640,6 +734,7 @@ class _Catalog:
     entry_prob: np.ndarray  # probability of drawing each entry
     bodies: _Ragged  # per entry
     trims: _Ragged  # per entry
+    tail_trims: _Ragged  # per entry: its rarer trims, drawn on TAIL_TRIM_SHARE of its lines
     jetta: int  # entry of the Volkswagen Jetta
     alias_name: np.ndarray
     alias_prob: np.ndarray
@@ -651,21 +746,34 @@ class _Catalog:
 def _catalog() -> _Catalog:
     make_names = list(MAKES)
     share = np.array([MAKES[make][0] for make in make_names])
-    entry_make, model, price, prob, bodies, trims = [], [], [], [], [], []
+    tails = np.random.default_rng(CATALOG_SEED)
+    known_models = {name for models in MODELS.values() for name, *_ in models}
+    entry_make, model, price, prob, bodies, trims, tail_trims = [], [], [], [], [], [], []
     for make_index, make in enumerate(make_names):
         total = sum(weight for _, _, _, weight, _ in MODELS[make])
         for name, body, trim, weight, thousands in MODELS[make]:
-            entry_make.append(make_index)
-            model.append(name)
-            price.append(thousands * 1000.0)
-            prob.append(share[make_index] / share.sum() * weight / total)
-            bodies.append(body.split("|"))
-            trims.append(trim.split("|"))
+            model_prob = share[make_index] / share.sum() * weight / total
+            suffixes = tails.choice(len(MODEL_SUFFIXES), size=MODEL_VARIANTS_PER_MODEL, replace=False)
+            variants = [f"{name} {MODEL_SUFFIXES[i]}" for i in suffixes]
+            variants = [v for v in variants if v not in known_models and v.split()[-1] not in body]
+            own_trims = trim.split("|")
+            packages = tails.choice(len(TRIM_PACKAGES), size=TAIL_TRIMS_PER_MODEL)
+            rare_trims = [f"{own_trims[tails.integers(len(own_trims))]} {TRIM_PACKAGES[i]}" for i in packages]
+            for variant, variant_share in ((name, 1 - MODEL_VARIANT_SHARE * len(variants)),) + tuple(
+                (v, MODEL_VARIANT_SHARE) for v in variants
+            ):
+                entry_make.append(make_index)
+                model.append(variant)
+                price.append(thousands * 1000.0)
+                prob.append(model_prob * variant_share)
+                bodies.append(body.split("|"))
+                trims.append(own_trims)
+                tail_trims.append(rare_trims)
     entry_make_arr = np.array(entry_make, dtype=np.int64)
     entry_prob = np.array(prob) / sum(prob)
     alias_entries, alias_entry_prob = [], []
     for canonical, models, _ in MAKE_ALIASES.values():
-        wanted = set(models.split("|")) if models else set(model)
+        wanted = set(models.split("|")) if models else {name for name, *_ in MODELS[canonical]}
         make_index = make_names.index(canonical)
         entries = np.array(
             [i for i in range(len(model)) if entry_make[i] == make_index and model[i] in wanted],
@@ -685,7 +793,8 @@ def _catalog() -> _Catalog:
         entry_prob=entry_prob,
         bodies=_Ragged.of(bodies),
         trims=_Ragged.of(trims),
-        jetta=model.index(VW_SHIFTED_MODEL[1]),
+        tail_trims=_Ragged.of(tail_trims),
+        jetta=model.index(VW_SPLIT_MODEL[1]),
         alias_name=_objects(list(MAKE_ALIASES)),
         alias_prob=alias_weight / alias_weight.sum(),
         alias_entries=tuple(alias_entries),
@@ -711,7 +820,7 @@ def _sellers() -> _Sellers:
         for brand in DEALER_BRANDS
         for suffix in DEALER_SUFFIXES
     ]
-    tail = [tail[i] for i in np.random.default_rng(DEALER_TABLE_SEED).permutation(len(tail))]
+    tail = [tail[i] for i in np.random.default_rng(CATALOG_SEED).permutation(len(tail))]
     tail_weight = 1.0 / (np.arange(1, len(tail) + 1) + DEALER_ZIPF_OFFSET) ** DEALER_ZIPF_EXPONENT
     prob = np.concatenate(
         (
@@ -730,6 +839,7 @@ class _Calendar:
     day_prob: np.ndarray
     late_day_prob: np.ndarray  # day_prob restricted to days on or after LATE_MODEL_YEAR_ON_SALE
     time_prob: np.ndarray
+    time_of: np.ndarray  # [day, time]: the time itself if that day has a sale then, else its nearest
 
 
 def _dst_window(year: int) -> tuple[dt.date, dt.date]:
@@ -769,7 +879,15 @@ def _calendar() -> _Calendar:
     late_prob = np.where(late, day_prob, 0.0)
     time_weight = np.array(list(SALE_TIMES.values()), dtype=float)
     text = _objects([_date_text(day, time) for day in days for time in SALE_TIMES])
-    return _Calendar(text, day_prob, late_prob / late_prob.sum(), time_weight / time_weight.sum())
+    # Each day's auctions run at SALE_TIMES_PER_DAY of the times (fixed by CATALOG_SEED).
+    times = np.random.default_rng(CATALOG_SEED).random((len(days), len(SALE_TIMES))) ** (1 / time_weight)
+    held = np.sort(np.argsort(-times, axis=1)[:, :SALE_TIMES_PER_DAY], axis=1)
+    every = np.arange(len(SALE_TIMES))
+    nearest = np.abs(held[:, :, None] - every[None, None, :]).argmin(axis=1)
+    time_of = np.take_along_axis(held, nearest, axis=1)
+    return _Calendar(
+        text, day_prob, late_prob / late_prob.sum(), time_weight / time_weight.sum(), time_of.astype(np.int64)
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -804,8 +922,8 @@ def _weighted(rng: np.random.Generator, table: dict, size: int) -> np.ndarray:
 def _planned_totals(rows: int) -> dict[str, int]:
     """Exact number of lines for each planted defect in a file of `rows` lines."""
     totals = {}
-    for name, rate in PLANTED_RATES.items():
-        total = int(rate * rows + 0.5)
+    for name, lines in PLANTED_LINES.items():
+        total = (2 * lines * rows + REAL_FILE_LINES) // (2 * REAL_FILE_LINES)
         if total == 0 and rows >= MIN_ROWS_FOR_EVERY_DEFECT:
             total = 1
         totals[name] = total
@@ -834,11 +952,15 @@ def _draw_cars(rng: np.random.Generator, n: int, vw: np.ndarray, k: dict[str, in
     ordinary = np.flatnonzero(~vw)
     entry = rng.choice(len(cat.entry_model), size=n, p=cat.entry_prob)
     entry[vw] = cat.jetta
-    blank, lower, alias = _pick(rng, ordinary, k["make_blank"], k["make_lowercase"], k["make_alias"])
+    blank, alias = _pick(rng, ordinary, k["make_blank"], k["make_alias"])
     alias_choice = rng.choice(len(cat.alias_name), size=len(alias), p=cat.alias_prob)
     for a, (entries, prob) in enumerate(zip(cat.alias_entries, cat.alias_entry_prob, strict=True)):
         rows = alias[alias_choice == a]
         entry[rows] = entries[rng.choice(len(entries), size=len(rows), p=prob)]
+    spelled_lower = np.zeros(n, dtype=bool)
+    spelled_lower[ordinary] = cat.entry_make[entry[ordinary]] < LOWERCASE_MAKE_COUNT
+    spelled_lower[blank] = spelled_lower[alias] = False
+    (lower,) = _pick(rng, np.flatnonzero(spelled_lower), k["make_lowercase"])
 
     make = cat.make_name[cat.entry_make[entry]]
     make[lower] = cat.make_lower[cat.entry_make[entry[lower]]]
@@ -846,6 +968,8 @@ def _draw_cars(rng: np.random.Generator, n: int, vw: np.ndarray, k: dict[str, in
     make[blank] = ""
     model = cat.entry_model[entry].copy()
     trim = cat.trims.pick(rng, entry)
+    rare = np.flatnonzero(rng.random(n) < TAIL_TRIM_SHARE)
+    trim[rare] = cat.tail_trims.pick(rng, entry[rare])
     body = cat.bodies.pick(rng, entry)
     lower_body = np.flatnonzero(rng.random(n) < BODY_LOWERCASE_SHARE)
     body[lower_body] = [text.lower() for text in body[lower_body]]
@@ -864,13 +988,15 @@ def _draw_cars(rng: np.random.Generator, n: int, vw: np.ndarray, k: dict[str, in
     no_gearbox, manual = _pick(rng, ordinary, k["transmission_blank"], k["transmission_manual"])
     transmission[no_gearbox] = ""
     transmission[manual] = "manual"
-    color = _colors(rng, COLOR_WEIGHTS, n, ordinary, k["color_em_dash"], k["color_blank"])
-    interior = _colors(rng, INTERIOR_WEIGHTS, n, ordinary, k["interior_em_dash"], k["interior_blank"])
+    color = _colors(rng, COLOR_WEIGHTS, n, ordinary, k["color_em_dash"])
+    interior = _colors(rng, INTERIOR_WEIGHTS, n, ordinary, k["interior_em_dash"])
+    (no_colors,) = _pick(rng, ordinary, k["colors_blank"])
+    color[no_colors] = interior[no_colors] = ""
 
     year[vw] = 2015
-    trim[vw] = VW_SHIFTED_TRIM
+    trim[vw] = VW_SPLIT_TRIM
     body[vw] = np.where(rng.random(int(vw.sum())) < 0.5, "sedan", "Sedan")
-    transmission[vw] = "automatic"
+    transmission[vw] = ""  # blank on every such line of the real file
     return {
         "entry": entry, "year": year, "make": make, "model": model, "trim": trim, "body": body,
         "transmission": transmission, "color": color, "interior": interior,
@@ -878,18 +1004,12 @@ def _draw_cars(rng: np.random.Generator, n: int, vw: np.ndarray, k: dict[str, in
 
 
 def _colors(
-    rng: np.random.Generator,
-    weights: dict[str, float],
-    n: int,
-    ordinary: np.ndarray,
-    dashes: int,
-    blanks: int,
+    rng: np.random.Generator, weights: dict[str, float], n: int, ordinary: np.ndarray, dashes: int
 ) -> np.ndarray:
-    """A colour column with `dashes` unknown ("—") and `blanks` empty values among the `ordinary` rows."""
+    """A colour column with `dashes` unknown ("—") values among the `ordinary` rows."""
     column = _weighted(rng, weights, n)
-    unknown, blank = _pick(rng, ordinary, dashes, blanks)
+    (unknown,) = _pick(rng, ordinary, dashes)
     column[unknown] = UNKNOWN_COLOR
-    column[blank] = ""
     return column
 
 
@@ -998,16 +1118,17 @@ def _draw_sellers(
 
 
 def _draw_condition(rng: np.random.Generator, year: np.ndarray, ordinary: np.ndarray, k: dict[str, int]):
-    """Condition grades, worse with age: 10-49 mostly, 1-5 on some lines, blank (-1) on a few.
+    """Condition grades as written, worse with age: 10-49 mostly, 1-5 with one decimal on some lines
+    (`3.5`; `4` when whole), blank on a few.
 
     Returns the grades and a 0..1 quality used for the price (0.6 where the grade is blank).
     """
     age = np.maximum(2015 - year, 0)
     quality = np.clip(rng.normal(0.85 - 0.035 * age, 0.18), 0.0, 1.0)
-    grade = 10 + np.rint(quality * 39).astype(np.int64)
+    grade = _text(10 + np.rint(quality * 39).astype(np.int64))
     blank, five_point = _pick(rng, ordinary, k["condition_blank"], k["condition_five_point"])
-    grade[five_point] = 1 + np.rint(quality[five_point] * 4).astype(np.int64)
-    grade[blank] = -1
+    grade[five_point] = [f"{g:g}" for g in np.round(1 + quality[five_point] * 4, 1).tolist()]
+    grade[blank] = ""
     quality[blank] = 0.6
     return grade, quality
 
@@ -1038,7 +1159,7 @@ def _make_chunk(
     n = stop - start
     k = {name: _share_of_chunk(total, rows, start, stop) for name, total in totals.items()}
     vw = np.zeros(n, dtype=bool)
-    vw[_pick(rng, np.arange(n), k["vw_shifted"])[0]] = True
+    vw[_pick(rng, np.arange(n), k["vw_split_trim"])[0]] = True
     ordinary = np.flatnonzero(~vw)
 
     cars = _draw_cars(rng, n, vw, k)
@@ -1046,9 +1167,17 @@ def _make_chunk(
     cars["vin"] = _vins(rng, make_index, cars["year"], state)
     cars["odometer"] = _natural_odometer(rng, cars["year"])
     resold, source = _resell_cars(rng, cars, vw, k["vin_repeat"], state)
+    # A blank VIN only where no line sells that car again (nor sold it before).
+    offset = 0 if state.previous is None else len(state.previous["vin"])
+    vin_known = ~vw
+    vin_known[resold] = False
+    vin_known[source[source >= offset] - offset] = False
+    (no_vin,) = _pick(rng, np.flatnonzero(vin_known), k["vin_blank"])
     make_index = _catalog().entry_make[cars["entry"]]
     day = _sale_days(rng, cars["year"], resold, source, state)
-    state.previous = {**cars, "day": day, "eligible": ~vw}
+    eligible = ~vw
+    eligible[no_vin] = False
+    state.previous = {**cars, "day": day, "eligible": eligible}
 
     state_code = _weighted(rng, STATE_WEIGHTS, n)
     seller = _draw_sellers(rng, make_index, vw, ordinary, k)
@@ -1062,30 +1191,38 @@ def _make_chunk(
     (give_away,) = _pick(rng, ordinary, k["sellingprice_one"])
     price[give_away] = 1
     cal = _calendar()
-    saledate = cal.text[day * len(SALE_TIMES) + rng.choice(len(SALE_TIMES), size=n, p=cal.time_prob)]
-    (undated,) = _pick(rng, ordinary, k["saledate_blank"])
-    saledate[undated] = ""
-    saledate[vw] = ""  # lost: the shifted line has no room for it
+    drawn = rng.choice(len(SALE_TIMES), size=n, p=cal.time_prob)
+    saledate = cal.text[day * len(SALE_TIMES) + cal.time_of[day, drawn]]
+    vin = cars["vin"].copy()
+    vin[no_vin] = ""
+    mmr_text, price_text = _text(mmr), _text(price)
+    # Lines without a VIN, a market estimate or a price (and date) are disjoint: each such line lacks one.
+    no_mmr, unpriced = _pick(
+        rng, np.setdiff1d(ordinary, no_vin, assume_unique=True), k["mmr_blank"], k["price_and_date_blank"]
+    )
+    mmr_text[no_mmr] = ""
+    price_text[unpriced] = saledate[unpriced] = ""
 
     logical = {
         "year": _text(cars["year"]), "make": cars["make"], "model": cars["model"], "trim": cars["trim"],
-        "body": cars["body"], "transmission": cars["transmission"], "vin": cars["vin"], "state": state_code,
-        "condition": _text(grade), "odometer": _text(odometer), "color": cars["color"],
-        "interior": cars["interior"], "seller": seller, "mmr": _text(mmr), "sellingprice": _text(price),
+        "body": cars["body"], "transmission": cars["transmission"], "vin": vin, "state": state_code,
+        "condition": grade, "odometer": _text(odometer), "color": cars["color"],
+        "interior": cars["interior"], "seller": seller, "mmr": mmr_text, "sellingprice": price_text,
         "saledate": saledate,
     }  # fmt: skip
     records = list(zip(*(logical[name].tolist() for name in HEADER), strict=True))
     for i in np.flatnonzero(vw):
-        records[i] = _shift_volkswagen(records[i])
+        records[i] = _split_trim(records[i])
     return records, _count(logical, vw, len(resold))
 
 
-def _shift_volkswagen(record: tuple[str, ...]) -> tuple[str, ...]:
-    """Write a Jetta record the broken way: trim split at its comma, the sale date pushed off the end."""
+def _split_trim(record: tuple[str, ...]) -> tuple[str, ...]:
+    """Write a Jetta record as the real file does: its trim unquoted, so split at its comma into two
+    fields; every other field follows in order (17 fields)."""
     trim = HEADER.index("trim")
-    shifted = (*record[:trim], *VW_SHIFTED_WRITTEN, *record[trim + 1 : -1])
-    assert len(shifted) == FIELD_COUNT
-    return shifted
+    split = (*record[:trim], *VW_SPLIT_WRITTEN, *record[trim + 1 :])
+    assert len(split) == FIELD_COUNT + 1
+    return split
 
 
 def _tally(column: np.ndarray) -> Counter[str]:
@@ -1110,10 +1247,10 @@ def _count(logical: dict[str, np.ndarray], vw: np.ndarray, resold: int) -> dict[
         _tally(logical["odometer"]),
     )
     color, interior, seller = _tally(logical["color"]), _tally(logical["interior"]), _tally(logical["seller"])
-    saledate = _tally(logical["saledate"][~vw])  # the shifted lines have no sale date at all
+    saledate = _tally(logical["saledate"])
     counts = {
         "rows": len(vw),
-        "vw_shifted": int(vw.sum()),
+        "vw_split_trim": int(vw.sum()),
         "make_blank": make[""],
         "make_lowercase": _how_many(make, LOWERCASE_MAKES.__contains__),
         "make_alias": _how_many(make, MAKE_ALIASES.__contains__),
@@ -1123,12 +1260,14 @@ def _count(logical: dict[str, np.ndarray], vw: np.ndarray, resold: int) -> dict[
         "body_lowercase": _how_many(body, str.islower),
         "transmission_blank": transmission[""],
         "transmission_manual": transmission["manual"],
+        "vin_blank": int((logical["vin"] == "").sum()),
         "vin_repeat": resold,
         "state_canada": _how_many(state, CANADIAN_PROVINCES.__contains__),
         "state_pr": state["pr"],
         "condition_blank": condition[""],
-        "condition_1_to_5": _how_many(condition, lambda grade: grade != "" and 1 <= int(grade) <= 5),
-        "condition_10_to_49": _how_many(condition, lambda grade: grade != "" and 10 <= int(grade) <= 49),
+        "condition_1_to_5": _how_many(condition, lambda grade: grade != "" and 1 <= float(grade) <= 5),
+        "condition_decimal": _how_many(condition, lambda grade: "." in grade),
+        "condition_10_to_49": _how_many(condition, lambda grade: grade != "" and 10 <= float(grade) <= 49),
         "odometer_blank": odometer[""],
         "odometer_1": odometer["1"],
         "odometer_999999": odometer["999999"],
@@ -1137,10 +1276,12 @@ def _count(logical: dict[str, np.ndarray], vw: np.ndarray, resold: int) -> dict[
         "color_blank": color[""],
         "interior_blank": interior[""],
         "seller_doubled_space": _how_many(seller, lambda name: "  " in name),
-        # Only sellers can hold a comma or a quote (the shifted trim is written unquoted).
+        # Only sellers can hold a comma or a quote (the split trim is written unquoted).
         "quoted_fields": _how_many(seller, lambda name: "," in name or '"' in name),
         "doubled_quote_fields": _how_many(seller, lambda name: '"' in name),
+        "mmr_blank": int((logical["mmr"] == "").sum()),
         "sellingprice_1": int((logical["sellingprice"] == "1").sum()),
+        "sellingprice_blank": int((logical["sellingprice"] == "").sum()),
         "saledate_blank": saledate[""],
         "saledate_pst": _how_many(saledate, lambda text: text.endswith("GMT-0800 (PST)")),
         "saledate_pdt": _how_many(saledate, lambda text: text.endswith("GMT-0700 (PDT)")),
