@@ -117,6 +117,7 @@ def best(values: list) -> float | None:
 
 def measure_floor(path: Path, repeat: int) -> dict:
     log(f"floor: psql \\copy into an unlogged and a logged table, {repeat} time(s) each")
+    path = harness.floor_file(path)
     harness.create_database()
     unlogged = [harness.time_floor_copy(path, logged=False) for _ in range(repeat)]
     logged = [harness.time_floor_copy(path, logged=True) for _ in range(repeat)]
