@@ -5,7 +5,7 @@ A run's transform is three kinds of job, chained through RQ (shared/queues.py):
 1. plan (`transform_run`, `rebuild_staging`): cuts the run's batches into chunks, page ranges of
    their raw partitions of about TRANSFORM_CHUNK_ROWS lines; creates the run's work partitions
    (work.py), records one ledger job per chunk plus the publish, and enqueues them.
-2. chunk (`transform_chunk`), any number at once on any number of workers: streams its raw lines
+2. chunk (`transform_chunk`), any number at once on any number of workers: COPYs its raw lines out
    out of PostgreSQL, cleans them with the rules (clean.py, rules.py) and COPYs its typed sales,
    quarantined lines and dimension rows into the work tables, committed with its ledger entry:
    a retried chunk redoes its own rows only.
@@ -209,7 +209,8 @@ def transform_chunk(ctx: StageContext, run_id: str, task: str) -> None:
 
 
 def _read_raw(conn: Connection, spec) -> pa.Table:
-    """The chunk's raw lines, streamed out with COPY and parsed by pyarrow."""
+    """The chunk's raw lines, COPYed out as CSV into one buffer (one chunk: its size is bounded by
+    TRANSFORM_CHUNK_ROWS) and parsed by pyarrow."""
     copy = _bound(
         conn,
         CHUNK["copy_raw_lines"],
