@@ -6,7 +6,7 @@ A run's transform is three kinds of job, chained through RQ (shared/queues.py):
    their raw partitions of about TRANSFORM_CHUNK_ROWS lines; creates the run's work partitions
    (work.py), records one ledger job per chunk plus the publish, and enqueues them.
 2. chunk (`transform_chunk`), any number at once on any number of workers: COPYs its raw lines out
-   out of PostgreSQL, cleans them with the rules (clean.py, rules.py) and COPYs its typed sales,
+   of PostgreSQL, cleans them with the rules (clean.py, rules.py) and COPYs its typed sales,
    quarantined lines and dimension rows into the work tables, committed with its ledger entry:
    a retried chunk redoes its own rows only.
 3. publish (`publish_run`), once every chunk succeeded, in one transaction under the advisory
