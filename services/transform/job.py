@@ -184,8 +184,11 @@ def transform_chunk(ctx: StageContext, run_id: str, task: str) -> None:
             lineage = clean.Lineage(spec.batch_id, str(spec.run_id), spec.source_file, spec.sha256)
             cleaned = clean.clean_chunk(raw, lineage)
         with steps.step("write") as counted:
-            params = {"run_id": run_id, "chunk": number}
-            conn.execute(CHUNK["forget_chunk"], params)
+            if ctx.attempt > 1:
+                # A chunk's rows commit with its success, and a chunk that succeeded is never run
+                # again, so only a retry can find rows of its own (from a ledger edited by hand);
+                # the first attempt spares the scan of the run's partition it would cost.
+                conn.execute(CHUNK["forget_chunk"], {"run_id": run_id, "chunk": number})
             for name, table in (
                 ("copy_sales", cleaned.sales),
                 ("copy_quarantine", cleaned.quarantine),
