@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE ?= data/sample.csv
 SCALE ?= 1
+WORKERS ?= 1
 RUN_DIR := .run
 # Compose v2 (`docker compose`) where present, else v1 (`docker-compose`).
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
@@ -58,8 +59,8 @@ down:  ## stop the stack (volumes are kept; add -v by hand to drop them)
 e2e: venv  ## the stack for real: engine and images if missing, up, scale, runs, a killed worker, down
 	bash .ci/e2e.sh
 
-bench: venv  ## benchmark: floor vs naive vs ours at SCALE x 558,837 lines (make bench SCALE=10)
-	$(BIN)/python benchmarks/bench.py --scale $(SCALE)
+bench: venv  ## benchmark: floor vs naive vs ours at SCALE x 558,837 lines (make bench SCALE=10 WORKERS=2)
+	$(BIN)/python benchmarks/bench.py --scale $(SCALE) --transform-workers $(WORKERS)
 
 sample: venv  ## regenerate data/sample.csv (5,000 lines, seed 42)
 	$(BIN)/pipeline sample --rows 5000 --seed 42 --out $(SAMPLE)

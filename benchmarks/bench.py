@@ -14,8 +14,13 @@ recreated; Redis db 14, flushed; files in benchmarks/scratch/):
    `pipeline worker setup|ingest|transform` processes. Stage seconds are RQ's start and end of each
    job; peak RSS is the largest VmHWM in each worker's process tree (the work horses included).
    The transform stage is included as soon as services/transform/job.py exists.
+   With --transform-workers N (`make bench WORKERS=N`), N transform workers share its chunk jobs.
+   CPU seconds per stage: in the worker processes (their work horses included) and in the
+   PostgreSQL backends serving them (harness.CpuMeter); the transform's wall time split into its
+   plan, its chunk jobs (the parallel part) and its publish (the serial part).
 4. scaling: the file cut into 4 parts, ingested with 1 and then with 2 ingest workers
    (a fresh database each time); the ingest stage's wall time is first job start to last job end.
+   At 1x, also the whole file with 1 and then 2 transform workers (the transform's wall time).
 
 Other engineers' processes share this machine, and noise only ever adds time, so every timed step
 is repeated (--repeat: 3 at 1x and 1 at larger scales by default; the cheap floor at least 3 times)
@@ -112,6 +117,7 @@ def best(values: list) -> float | None:
 
 def measure_floor(path: Path, repeat: int) -> dict:
     log(f"floor: psql \\copy into an unlogged and a logged table, {repeat} time(s) each")
+    path = harness.floor_file(path)
     harness.create_database()
     unlogged = [harness.time_floor_copy(path, logged=False) for _ in range(repeat)]
     logged = [harness.time_floor_copy(path, logged=True) for _ in range(repeat)]
@@ -154,19 +160,24 @@ def peaks_by_stage(runs: list[dict], stages=("setup", "ingest", "transform")) ->
     return peaks
 
 
-def measure_ours(path: Path, scale: int, repeat: int) -> dict:
+def measure_ours(path: Path, scale: int, repeat: int, transform_workers: int = 1) -> dict:
     with_transform = harness.transform_available()
     stages = "setup, ingest, transform" if with_transform else "setup, ingest (no transform yet)"
     runs = []
     for n in range(repeat):
-        log(f"ours: run {n + 1}/{repeat} through the queue with real workers: {stages}")
-        run = harness.run_pipeline(f"ours-{scale}x-{n + 1}", [path], 1, with_transform)
+        log(
+            f"ours: run {n + 1}/{repeat} through the queue with real workers: {stages} "
+            f"({transform_workers} transform worker(s))"
+        )
+        run = harness.run_pipeline(f"ours-{scale}x-{n + 1}", [path], 1, with_transform, transform_workers)
         if run["status"] != "succeeded":
             log(f"ours: run {run['run_id']} FAILED: {run['error']}")
         runs.append(run)
     if not any(r["status"] == "succeeded" for r in runs):
         log("ours: no run succeeded; one more attempt (the failures stay listed under problems)")
-        runs.append(harness.run_pipeline(f"ours-{scale}x-retry", [path], 1, with_transform))
+        runs.append(
+            harness.run_pipeline(f"ours-{scale}x-retry", [path], 1, with_transform, transform_workers)
+        )
     # A stage's time counts when the ledger says its jobs succeeded, even if a later stage failed;
     # the whole run's time only when the run succeeded.
     ok = [r for r in runs if r["status"] == "succeeded"]
@@ -177,6 +188,7 @@ def measure_ours(path: Path, scale: int, repeat: int) -> dict:
     fastest = min(ok, key=lambda r: r["wall_seconds"]) if ok else None
     return {
         "transform_included": with_transform,
+        "transform_workers": transform_workers,
         "status": "succeeded"
         if len(ok) == len(runs)
         else f"{len(runs) - len(ok)} of {len(runs)} runs failed",
@@ -189,6 +201,9 @@ def measure_ours(path: Path, scale: int, repeat: int) -> dict:
         # the transform's own step timings, from its fastest run
         "transform_steps": transform_steps(fastest) if fastest and with_transform else {},
         "between_stages_seconds": between_stages(fastest) if fastest else None,
+        # CPU seconds per stage (workers, PostgreSQL) and the transform's split, of the fastest run
+        "cpu_seconds": fastest["cpu_seconds"] if fastest else None,
+        "transform_split": fastest.get("transform_split") if fastest else None,
         "rows_loaded": first["rows_loaded"],
         "rows_rejected": first["rows_rejected"],
         "transform_rows_in": first["transform_rows_in"],
@@ -206,10 +221,38 @@ def between_stages(run: dict) -> float | None:
 
 
 def transform_steps(run: dict) -> dict[str, float]:
-    """The transform job's seconds per step (its ledger details), slowest first."""
-    details = next(s["details"] for s in run["ledger"] if s["stage"] == "transform")
-    steps = details.get("step_seconds") or {}
+    """The transform jobs' seconds per step (their ledger details; the chunks' steps added up over
+    the chunks, prefixed `chunks`), slowest first."""
+    steps: dict[str, float] = {}
+    for job in (s for s in run["ledger"] if s["stage"] == "transform"):
+        prefix = "chunks " if job["task"].startswith("chunk ") else ""
+        for name, seconds in ((job["details"] or {}).get("step_seconds") or {}).items():
+            steps[prefix + name] = round(steps.get(prefix + name, 0.0) + seconds, 3)
     return dict(sorted(steps.items(), key=lambda item: -item[1]))
+
+
+def measure_transform_scaling(path: Path, scale: int, repeat: int) -> dict:
+    """The whole file with 1 and then 2 transform workers: the transform stage's wall time."""
+    runs: dict[int, list[dict]] = {1: [], 2: []}
+    for n in range(repeat):
+        for workers in (1, 2):
+            log(f"transform scaling: {workers} transform worker(s), run {n + 1}/{repeat}")
+            run = harness.run_pipeline(f"tscaling-{scale}x-{workers}w-{n + 1}", [path], 1, True, workers)
+            if run["status"] != "succeeded":
+                raise harness.BenchError(f"transform scaling run failed: {run['error']}")
+            runs[workers].append(run)
+    one = best([r["seconds"]["transform"] for r in runs[1]])
+    two = best([r["seconds"]["transform"] for r in runs[2]])
+    return {
+        "one_worker_seconds": one,
+        "two_workers_seconds": two,
+        "speedup": round(one / two, 3) if one and two else None,
+        "peak_rss": {
+            "1 worker": peaks_by_stage(runs[1], ("transform",)).get("transform"),
+            "2 workers": peaks_by_stage(runs[2], ("transform",)).get("transform"),
+        },
+        "runs": runs[1] + runs[2],
+    }
 
 
 def measure_scaling(path: Path, scale: int, repeat: int) -> dict:
@@ -256,7 +299,9 @@ def naive_decision(scale: int, naive_mode: str, base: dict | None) -> str | None
     return None
 
 
-def measure_scale(scale: int, repeat: int, naive_mode: str, base: dict | None = None) -> dict:
+def measure_scale(
+    scale: int, repeat: int, naive_mode: str, base: dict | None = None, transform_workers: int = 1
+) -> dict:
     """Everything at one scale: sample, floor, ours, scaling, naive (last: it is the slowest)."""
     lines = BASE_LINES * scale
     path = harness.SCRATCH / f"car_prices_{scale}x.csv"
@@ -264,8 +309,10 @@ def measure_scale(scale: int, repeat: int, naive_mode: str, base: dict | None = 
     sample = harness.generate_sample(path, lines)
     result = {"scale": scale, "lines": lines, "repeats": repeat, "sample": sample}
     result["floor"] = measure_floor(path, max(repeat, FLOOR_REPEATS))
-    result["ours"] = measure_ours(path, scale, repeat)
+    result["ours"] = measure_ours(path, scale, repeat, transform_workers)
     result["scaling"] = measure_scaling(path, scale, repeat)
+    if scale == 1 and harness.transform_available():
+        result["transform_scaling"] = measure_transform_scaling(path, scale, repeat)
     skip = naive_decision(scale, naive_mode, base)
     if skip:
         log(f"naive: {skip}")
@@ -332,6 +379,9 @@ def parse_args() -> argparse.Namespace:
         help="above 1x, run the naive baseline only if it took under 60 s at 1x and fits in half the RAM",
     )
     parser.add_argument("--remeasure-1x", action="store_true", help="at SCALE > 1, measure 1x again")
+    parser.add_argument(
+        "--transform-workers", type=int, default=1, help="transform workers of the measured runs (default 1)"
+    )
     args = parser.parse_args()
     if args.scale < 1:
         parser.error("--scale must be at least 1")
@@ -358,10 +408,12 @@ def main() -> int:
         if args.scale > 1:
             base = None if args.remeasure_1x else previous_base()
             if base is None:
-                base = measure_scale(1, args.repeat or 3, args.naive)
+                base = measure_scale(1, args.repeat or 3, args.naive, None, args.transform_workers)
             document["runs"]["1"] = base
         repeat = args.repeat or (3 if args.scale == 1 else 1)
-        document["runs"][str(args.scale)] = measure_scale(args.scale, repeat, args.naive, base)
+        document["runs"][str(args.scale)] = measure_scale(
+            args.scale, repeat, args.naive, base, args.transform_workers
+        )
     except harness.BenchError as exc:
         log(f"benchmark failed: {exc}")
         return 1

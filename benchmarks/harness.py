@@ -9,19 +9,20 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
 
 import psycopg2
 import redis
-from procmon import PeakRss
+from procmon import PeakRss, cpu_seconds
 from rq import Worker
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from shared.dataset import HEADER
+from shared.dataset import HEADER, SPLIT_TRIMS
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
@@ -164,6 +165,19 @@ def split_file(path: Path, parts: int, out_dir: Path) -> list[Path]:
 
 
 # --- floor: PostgreSQL's own loading speed ---------------------------------------------------------
+
+
+def floor_file(path: Path) -> Path:
+    """The sample without its 17-field split-trim lines (26 in 558,837), which a plain COPY into 16
+    columns cannot read: the file the floor copies (written once beside the sample)."""
+    floor = path.with_name(f"{path.stem}-floor{path.suffix}")
+    if not floor.exists() or floor.stat().st_mtime < path.stat().st_mtime:
+        unquoted = [trim.replace(", ", ",").encode() for trim in SPLIT_TRIMS]
+        with path.open("rb") as source, floor.open("wb") as out:
+            for line in source:
+                if not any(trim in line for trim in unquoted):
+                    out.write(line)
+    return floor
 
 
 def time_floor_copy(path: Path, logged: bool) -> float:
@@ -405,9 +419,71 @@ def stage_seconds(stages: list[dict], times: dict, stage: str) -> float | None:
     return round((max(end for _, end in spans) - min(start for start, _ in spans)).total_seconds(), 3)
 
 
-def run_pipeline(label: str, sources: list[Path], ingest_workers: int, with_transform: bool) -> dict:
+class CpuMeter:
+    """CPU seconds per stage while the block runs, in the workers and in PostgreSQL.
+
+    Workers: each worker's own CPU plus that of the work horses it forked and waited for (the
+    kernel adds a waited-for child's time to its parent), counted exactly. PostgreSQL: every backend
+    of the bench database whose application is a stage's (`carsales-<stage>`, the parallel workers
+    of such a backend included), read from /proc while it lives, every `interval` seconds: what a
+    backend uses in its last interval before it exits is missed. Server processes that serve no
+    session (checkpointer, WAL writer, autovacuum) are not counted."""
+
+    def __init__(self, workers: dict[str, int], interval: float = 0.05):
+        self.workers = workers
+        self.interval = interval
+        self._start = {name: cpu_seconds(pid, children=True) for name, pid in workers.items()}
+        self.backends: dict[int, tuple[str, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="cpu-meter", daemon=True)
+
+    def _sample(self, cur) -> None:
+        cur.execute(
+            "SELECT a.pid, coalesce(l.application_name, a.application_name) FROM pg_stat_activity a "
+            "LEFT JOIN pg_stat_activity l ON l.pid = a.leader_pid WHERE a.datname = %s",
+            (BENCH_DB,),
+        )
+        for pid, app in cur.fetchall():
+            if app and app.startswith("carsales-"):
+                seen = self.backends.get(pid, (app, 0.0))[1]
+                self.backends[pid] = (app, max(seen, cpu_seconds(pid)))
+
+    def _poll(self) -> None:
+        conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                while not self._stop.is_set():
+                    self._sample(cur)
+                    self._stop.wait(self.interval)
+                self._sample(cur)
+        finally:
+            conn.close()
+
+    def __enter__(self) -> "CpuMeter":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.seconds = {stage: {"workers": 0.0, "postgres": 0.0} for stage in STAGES}
+        for name, pid in self.workers.items():
+            stage = name.rsplit("-", 1)[0]
+            used = cpu_seconds(pid, children=True) - self._start[name]
+            self.seconds[stage]["workers"] = round(self.seconds[stage]["workers"] + used, 3)
+        for app, used in self.backends.values():
+            stage = app.removeprefix("carsales-")
+            if stage in self.seconds:
+                self.seconds[stage]["postgres"] = round(self.seconds[stage]["postgres"] + used, 3)
+
+
+def run_pipeline(
+    label: str, sources: list[Path], ingest_workers: int, with_transform: bool, transform_workers: int = 1
+) -> dict:
     """One run through the queue on a fresh database: setup, ingest (one job per source) and, when
-    `with_transform`, transform. Returns stage seconds, rows, peak RSS per worker and the ledger."""
+    `with_transform`, transform. Returns stage seconds, CPU seconds, rows, peak RSS per worker and
+    the ledger."""
     drop_database()  # the setup stage creates it again, as on a first deployment
     flush_redis()
     checkpoint()
@@ -416,10 +492,11 @@ def run_pipeline(label: str, sources: list[Path], ingest_workers: int, with_tran
         for _ in range(ingest_workers):
             pool.start("ingest")
         if with_transform:
-            pool.start("transform")
+            for _ in range(transform_workers):
+                pool.start("transform")
         pool.wait_ready()
         wal_before = wal_position()
-        with PeakRss(pool.pids()) as rss:
+        with PeakRss(pool.pids()) as rss, CpuMeter(pool.pids()) as cpu:
             started = time.perf_counter()
             run_id = run_whole(sources) if with_transform else run_ingest_only(sources)
             stages = ledger_stages(run_id)
@@ -428,7 +505,36 @@ def run_pipeline(label: str, sources: list[Path], ingest_workers: int, with_tran
         run_status = sql("SELECT status FROM meta.pipeline_runs WHERE run_id = %s", (run_id,))[0][0]
         result = summarize_run(run_id, run_status, stages, times, wall, rss.peaks, with_transform)
         result["wal_bytes"] = wal_bytes_since(wal_before)
+        result["cpu_seconds"] = cpu.seconds
+        result["transform_workers"] = transform_workers if with_transform else 0
+        if with_transform:
+            result["transform_split"] = transform_split(stages, times)
         return result
+
+
+def transform_split(stages: list[dict], times: dict) -> dict:
+    """The transform's wall time cut into its plan, its chunk jobs (the part more workers share:
+    first chunk start to last chunk end) and its publish (the serial part), from RQ's job times."""
+
+    def span(jobs: list[dict]) -> float | None:
+        spans = [times[s["job_id"]] for s in jobs if s["job_id"] in times]
+        if not spans:
+            return None
+        return round((max(e for _, e in spans) - min(b for b, _ in spans)).total_seconds(), 3)
+
+    transform = [s for s in stages if s["stage"] == "transform"]
+    chunks = [s for s in transform if s["task"].startswith("chunk ")]
+    publish = [s for s in transform if s["task"] == "publish"]
+    whole = span(transform)
+    serial = span(publish)
+    return {
+        "plan_seconds": span([s for s in transform if s["task"] == ""]),
+        "chunks": len(chunks),
+        "chunks_seconds": span(chunks),
+        "chunk_job_seconds": round(sum(span([c]) or 0 for c in chunks), 3),
+        "publish_seconds": serial,
+        "serial_share": round(serial / whole, 3) if serial and whole else None,
+    }
 
 
 def wal_position() -> str:
@@ -475,8 +581,9 @@ def summarize_run(
         "seconds": {stage: stage_seconds(stages, times, stage) for stage in STAGES},
         "rows_loaded": sum(s["rows_out"] or 0 for s in ingest),
         "rows_rejected": sum(s["rows_rejected"] or 0 for s in ingest),
-        "transform_rows_in": transform[0]["rows_in"] if with_transform and transform else None,
-        "transform_rows_out": transform[0]["rows_out"] if with_transform and transform else None,
+        # the transform's result is its publish job's (the last of its jobs)
+        "transform_rows_in": transform[-1]["rows_in"] if with_transform and transform else None,
+        "transform_rows_out": transform[-1]["rows_out"] if with_transform and transform else None,
         "peak_rss": peaks,
         "ledger": [
             {

@@ -41,13 +41,15 @@ def high_water_mark(pid: int) -> int:
     return 0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds `pid` has used so far (0 if it is gone)."""
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU seconds `pid` has used so far (0 if it is gone); with `children`, also its
+    children that exited and were waited for (an RQ worker waits for each work horse it forks)."""
     try:
         times = psutil.Process(pid).cpu_times()
     except psutil.Error:  # gone, or not ours to read
         return 0.0
-    return times.user + times.system
+    own = times.user + times.system
+    return own + (times.children_user + times.children_system if children else 0.0)
 
 
 class PeakRss:

@@ -12,6 +12,9 @@ RSS_MAX_BYTES = 400 * MB  # peak RSS of any worker
 RSS_MAX_GROWTH = 0.10  # peak RSS at 10x within 10% of 1x
 LINEARITY_SLACK = 1.2  # transform at Nx may take at most 1.2 * N times as long as at 1x
 SCALING_MIN_SPEEDUP = 1.5  # 2 ingest workers vs 1 on the file split into 4 parts
+TRANSFORM_MIN_WORKER_CPU_SHARE = 0.5  # at least half of the transform's CPU in its workers
+TRANSFORM_MAX_SERIAL_SHARE = 0.3  # the publish (serial) at most 30% of the transform's wall time
+TRANSFORM_MIN_SPEEDUP = 1.0  # 2 transform workers no slower than 1
 
 
 def _ratio(numerator, denominator):
@@ -28,6 +31,7 @@ def _target(name: str, goal: str, measured: str | None, passed: bool | None, not
 def worker_peak(result: dict) -> int | None:
     """Largest peak RSS of any worker at this scale, over the full runs and the scaling runs."""
     peaks = list(result["ours"]["peak_rss"].values()) + list(result["scaling"]["peak_rss"].values())
+    peaks += list((result.get("transform_scaling") or {}).get("peak_rss", {}).values())
     peaks = [p for p in peaks if p]
     return max(peaks) if peaks else None
 
@@ -118,6 +122,47 @@ def ingest_scaling(base: dict) -> dict:
     )
 
 
+def transform_cpu_in_workers(base: dict) -> dict:
+    cpu = (base["ours"].get("cpu_seconds") or {}).get("transform")
+    name = "share of the transform's CPU seconds spent in its workers (vs PostgreSQL)"
+    goal = f">= {TRANSFORM_MIN_WORKER_CPU_SHARE:.0%}"
+    if not cpu or not (cpu["workers"] + cpu["postgres"]):
+        return _target(name, goal, None, None, "not measured")
+    share = cpu["workers"] / (cpu["workers"] + cpu["postgres"])
+    note = f"workers {cpu['workers']:.2f} s, PostgreSQL backends {cpu['postgres']:.2f} s"
+    return _target(name, goal, f"{share:.0%}", share >= TRANSFORM_MIN_WORKER_CPU_SHARE, note)
+
+
+def transform_serial_share(base: dict) -> dict:
+    split = base["ours"].get("transform_split") or {}
+    name = "the transform's publish (its serial part) in its wall time"
+    goal = f"<= {TRANSFORM_MAX_SERIAL_SHARE:.0%}"
+    share = split.get("serial_share")
+    if share is None:
+        return _target(name, goal, None, None, "not measured")
+    note = (
+        f"plan {split['plan_seconds']} s, {split['chunks']} chunks {split['chunks_seconds']} s, "
+        f"publish {split['publish_seconds']} s"
+    )
+    return _target(name, goal, f"{share:.0%}", share <= TRANSFORM_MAX_SERIAL_SHARE, note)
+
+
+def transform_scaling(base: dict) -> dict:
+    scaling = base.get("transform_scaling")
+    name = "transform of the 1x file: 2 transform workers vs 1"
+    goal = f">= {TRANSFORM_MIN_SPEEDUP:.1f}x"
+    if not scaling:
+        return _target(name, goal, None, None, "not measured")
+    speedup = scaling["speedup"]
+    return _target(
+        name,
+        goal,
+        f"{speedup:.2f}x" if speedup else None,
+        speedup >= TRANSFORM_MIN_SPEEDUP if speedup else None,
+        f"{scaling['one_worker_seconds']} s -> {scaling['two_workers_seconds']} s",
+    )
+
+
 def evaluate(runs: dict[int, dict]) -> list[dict]:
     base = runs[1]
     big = runs[max(runs)] if max(runs) > 1 else None
@@ -128,6 +173,9 @@ def evaluate(runs: dict[int, dict]) -> list[dict]:
         rss_flat(base, big),
         transform_linear(base, big),
         ingest_scaling(base),
+        transform_cpu_in_workers(base),
+        transform_serial_share(base),
+        transform_scaling(base),
     ]
 
 
@@ -210,6 +258,22 @@ def scale_table(result: dict) -> list[str]:
             scaling["peak_rss"].get("2 workers"),
         ),
     ]
+    transform_scaling = result.get("transform_scaling")
+    if transform_scaling:
+        rows += [
+            _row(
+                "scaling whole file, 1 transform worker (transform)",
+                transform_scaling["one_worker_seconds"],
+                lines,
+                transform_scaling["peak_rss"].get("1 worker"),
+            ),
+            _row(
+                "scaling whole file, 2 transform workers (transform)",
+                transform_scaling["two_workers_seconds"],
+                lines,
+                transform_scaling["peak_rss"].get("2 workers"),
+            ),
+        ]
     sample = result["sample"]
     return [
         f"=== {result['scale']}x: {lines:,} lines, {sample['bytes'] / MB:,.1f} MB "
@@ -238,6 +302,20 @@ def breakdown(ours: dict) -> list[str]:
         lines.append(
             "fastest run's whole minus its stages (CLI start, queue hand-offs, --wait polling): "
             f"{ours['between_stages_seconds']:.2f} s"
+        )
+    cpu = ours.get("cpu_seconds")
+    if cpu:
+        lines.append(
+            "CPU seconds (workers / PostgreSQL backends): "
+            + "; ".join(f"{stage} {c['workers']:.2f} / {c['postgres']:.2f}" for stage, c in cpu.items())
+        )
+    split = ours.get("transform_split")
+    if split:
+        lines.append(
+            f"transform with {ours.get('transform_workers', 1)} worker(s): plan {split['plan_seconds']} s, "
+            f"{split['chunks']} chunk jobs {split['chunks_seconds']} s wall "
+            f"({split['chunk_job_seconds']} s of jobs), publish {split['publish_seconds']} s "
+            f"(serial share {split['serial_share']})"
         )
     if ours.get("wal_bytes"):
         lines.append(f"WAL written during the run (server-wide): {ours['wal_bytes'] / MB:,.0f} MB")

@@ -243,8 +243,7 @@ def retry(run_id):
     connection = _redis()
     spec = queues.RunSpec(run_id=run_id, sources=found["sources"], force=False, kind=found["kind"])
     attempt = uuid.uuid4().hex[:6]
-    todo = {(s["stage"], s["task"]) for s in found["stages"] if s["status"] != "succeeded"}
-    plan = [p for p in queues.plan_run(spec, attempt=attempt) if (p.stage, p.task) in todo]
+    plan = queues.retry_plan(spec, found["stages"], attempt)
     with db.engine().begin() as conn:
         requeued = ledger.requeue_run(conn, run_id, plan)
     if not requeued:  # another `pipeline retry` (or a cancel) got there first: enqueue nothing twice

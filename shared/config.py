@@ -28,6 +28,7 @@ DEFAULTS = {
     "SCHEDULE_CRON": "0 2 * * *",
     "UI_HOST": "127.0.0.1",
     "UI_PORT": "8080",
+    "TRANSFORM_CHUNK_ROWS": "100000",
 }
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_FORMATS = ("json", "console")
@@ -45,6 +46,7 @@ class Settings:
     job_timeout: int
     retry_max: int
     retry_intervals: tuple[int, ...]
+    transform_chunk_rows: int
     pipeline_db_password: str | None
     analyst_db_password: str | None
     schedule_cron: str  # the daily batch's cron string, in UTC (services/scheduler)
@@ -171,6 +173,7 @@ def load_settings(env=None) -> Settings:
         job_timeout=_number(env, "JOB_TIMEOUT", int, 1, 7 * 24 * 3600),
         retry_max=_number(env, "RETRY_MAX", int, 0, 100),
         retry_intervals=intervals,
+        transform_chunk_rows=_number(env, "TRANSFORM_CHUNK_ROWS", int, 1, 100_000_000),
         pipeline_db_password=env.get("PIPELINE_DB_PASSWORD") or None,
         analyst_db_password=env.get("ANALYST_DB_PASSWORD") or None,
         schedule_cron=_cron(env, "SCHEDULE_CRON"),

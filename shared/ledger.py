@@ -55,6 +55,23 @@ def create_run(
         )
 
 
+def add_jobs(conn: Connection, run_id: str, jobs: list[PlannedJob]) -> None:
+    """Record jobs a running job adds to its run (the transform's chunks and publish), after the
+    run's jobs so far; idempotent, like create_run."""
+    position = conn.execute(Q["last_position"], {"run_id": run_id}).scalar()
+    for offset, job in enumerate(jobs, start=1):
+        conn.execute(
+            Q["insert_stage"],
+            {
+                "run_id": run_id,
+                "stage": job.stage,
+                "task": job.task,
+                "position": position + offset,
+                "job_id": job.job_id,
+            },
+        )
+
+
 def run_status(conn: Connection, run_id: str) -> str | None:
     return conn.execute(Q["run_status"], {"run_id": run_id}).scalar()
 

@@ -10,6 +10,9 @@ INSERT INTO meta.stage_runs (run_id, stage, task, position, job_id)
 VALUES (:run_id, :stage, :task, :position, :job_id)
 ON CONFLICT (run_id, stage, task) DO NOTHING
 
+-- name: last_position
+SELECT coalesce(max(position), -1) FROM meta.stage_runs WHERE run_id = :run_id
+
 -- name: start_stage
 UPDATE meta.stage_runs
    SET status = 'running', attempt = attempt + 1, worker_name = :worker_name, job_id = :job_id,
@@ -61,11 +64,13 @@ UPDATE meta.stage_runs
 RETURNING position
 
 -- name: mark_later_not_run
--- Jobs that can no longer run because an earlier stage failed are recorded, not left deferred.
+-- Jobs that can no longer run because an earlier stage failed are recorded, not left deferred:
+-- the later stages' jobs, and the transform's publish, which waits for every one of its chunks
+-- (the other jobs of the failed stage are independent of the failed one and go on).
 UPDATE meta.stage_runs
    SET status = 'not_run', updated_at = now(),
        error = 'not run: stage ' || :failed_stage || ' failed'
- WHERE run_id = :run_id AND status IN ('pending', 'retrying') AND stage <> :failed_stage
+ WHERE run_id = :run_id AND status IN ('pending', 'retrying') AND (stage <> :failed_stage OR task = 'publish')
    AND position > :position
 RETURNING job_id
 
@@ -120,7 +125,8 @@ SELECT check_name, status, observed, threshold, blocking, details
 SELECT r.run_id, r.kind, r.status, r.created_at, r.finished_at, r.failed_stage, r.error,
        jsonb_array_length(r.sources) AS n_sources,
        (SELECT sum(rows_out) FROM meta.stage_runs s WHERE s.run_id = r.run_id AND s.stage = 'ingest') AS rows_ingested,
-       (SELECT sum(rows_out) FROM meta.stage_runs s WHERE s.run_id = r.run_id AND s.stage = 'transform') AS rows_published
+       (SELECT sum(rows_out) FROM meta.stage_runs s
+         WHERE s.run_id = r.run_id AND s.stage = 'transform' AND s.task = 'publish') AS rows_published
   FROM meta.pipeline_runs r
  -- A run with no sources only ran setup (the bootstrap, `pipeline setup`): listed on request only.
  WHERE :with_setup_only OR r.kind <> 'run' OR jsonb_array_length(r.sources) > 0

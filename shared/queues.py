@@ -1,5 +1,11 @@
 """RQ queues and how a run becomes a chain of jobs: setup -> ingest (one job per file) -> transform.
 
+The transform fans out: its first job (the plan) knows the run's lines only once they are ingested,
+so it records and enqueues the rest itself: one chunk job per slice of the lines, which any number
+of transform workers run at once, and one publish job that depends on all of them.
+
+    setup -> ingest x files -> transform (plan) -> transform chunk x N -> transform publish
+
 Job ids are derived from the run id, so the ledger knows every job of a run before it is
 enqueued, and retries of a run get new, predictable ids.
 """
@@ -24,6 +30,11 @@ JOB_FUNCTIONS = {
 }
 REBUILD_FUNCTION = "services.transform.job.rebuild_staging"
 ON_FAILURE = "shared.worker.abandoned_jobs_are_not_retried"  # every job's: a dead worker's job is not retried
+CHUNK_FUNCTION = "services.transform.job.transform_chunk"
+PUBLISH_FUNCTION = "services.transform.job.publish_run"
+# Tasks of the transform's jobs in the ledger: '' (the plan), "chunk N" and "publish".
+CHUNK_TASK = "chunk "
+PUBLISH_TASK = "publish"
 
 _redis: dict[str, redis.Redis] = {}
 
@@ -70,8 +81,57 @@ def plan_run(spec: RunSpec, attempt: int = 0) -> list[PlannedJob]:
     return plan
 
 
+def transform_jobs(plan_job_id: str, chunks: int) -> list[PlannedJob]:
+    """The jobs a transform's plan job adds to its run: its chunks, then the publish."""
+    jobs = [
+        PlannedJob("transform", f"{CHUNK_TASK}{n}", f"{plan_job_id}-chunk-{n}") for n in range(1, chunks + 1)
+    ]
+    return [*jobs, PlannedJob("transform", PUBLISH_TASK, f"{plan_job_id}-publish")]
+
+
+def retry_plan(spec: RunSpec, stages: list[dict], attempt: str) -> list[PlannedJob]:
+    """The jobs `pipeline retry` enqueues again: every job of the run that did not succeed, the
+    transform's chunks and publish included (the ledger lists them once the plan job ran)."""
+    todo = [(s["stage"], s["task"]) for s in stages if s["status"] != "succeeded"]
+    planned = {(p.stage, p.task): p for p in plan_run(spec, attempt=attempt)}
+    plan = []
+    for stage, task in todo:
+        if (stage, task) in planned:
+            plan.append(planned[(stage, task)])
+        else:  # a chunk or the publish
+            slug = task.replace(" ", "-")
+            plan.append(PlannedJob(stage, task, f"run-{spec.run_id}-{stage}-{slug}-r{attempt}"))
+    return plan
+
+
+def _step(job: PlannedJob) -> int:
+    """The order in which jobs wait for one another: each step depends on all jobs of the step
+    before it (ingest jobs on setup, chunks on the plan, the publish on every chunk)."""
+    if job.stage != "transform":
+        return ("setup", "ingest").index(job.stage)
+    if job.task.startswith(CHUNK_TASK):
+        return 3
+    return 4 if job.task == PUBLISH_TASK else 2
+
+
+def _call(spec: RunSpec, job: PlannedJob, plan: list[PlannedJob]) -> tuple[str, dict]:
+    """The function a job runs and its arguments."""
+    if job.stage == "setup":
+        args = {"plan": [p.as_dict() for p in plan], "force": spec.force, "sources": spec.sources}
+        return JOB_FUNCTIONS["setup"], {"run_id": spec.run_id, **args}
+    if job.stage == "ingest":
+        return JOB_FUNCTIONS["ingest"], {"run_id": spec.run_id, "path": job.task, "force": spec.force}
+    if job.task.startswith(CHUNK_TASK):
+        return CHUNK_FUNCTION, {"run_id": spec.run_id, "task": job.task}
+    if job.task == PUBLISH_TASK:
+        return PUBLISH_FUNCTION, {"run_id": spec.run_id, "task": job.task}
+    return (REBUILD_FUNCTION if spec.kind == "rebuild" else JOB_FUNCTIONS["transform"]), {
+        "run_id": spec.run_id
+    }
+
+
 def enqueue_plan(spec: RunSpec, plan: list[PlannedJob], connection: redis.Redis | None = None) -> list[Job]:
-    """Enqueue the planned jobs, each stage depending on all jobs of the stage before it.
+    """Enqueue the planned jobs, each step depending on all jobs of the step before it (_step).
 
     If Redis fails part-way, the jobs already created are deleted again, so a run is either
     fully enqueued or not at all (the CLI reports the error).
@@ -80,23 +140,11 @@ def enqueue_plan(spec: RunSpec, plan: list[PlannedJob], connection: redis.Redis 
     created: list[Job] = []
     previous: list[Job] = []
     try:
-        for stage in ("setup", "ingest", "transform"):
-            stage_jobs = [job for job in plan if job.stage == stage]
+        for step in range(5):
             current = []
-            for planned in stage_jobs:
-                func = REBUILD_FUNCTION if spec.kind == "rebuild" else JOB_FUNCTIONS[stage]
-                kwargs = (
-                    {
-                        "run_id": spec.run_id,
-                        "plan": [p.as_dict() for p in plan],
-                        "force": spec.force,
-                        "sources": spec.sources,
-                    }
-                    if stage == "setup"
-                    else {"run_id": spec.run_id}
-                )
-                if stage == "ingest":
-                    kwargs.update(path=planned.task, force=spec.force)
+            for planned in [job for job in plan if _step(job) == step]:
+                stage = planned.stage
+                func, kwargs = _call(spec, planned, plan)
                 job = queue(stage, conn).enqueue_call(
                     func,
                     kwargs=kwargs,

@@ -14,6 +14,7 @@ PipelineWorker overrides four worker methods where RQ 3 has no option; each says
 test fails without it.
 """
 
+import importlib
 import itertools
 import os
 import signal
@@ -206,6 +207,10 @@ def run_worker(stage: str, burst: bool = False) -> bool:
     """
     cfg = settings()
     connection = queues.redis_connection()
+    # Import the stage's job module once, here: every job runs in a work horse forked from this
+    # process, which then starts with it loaded (the transform's pyarrow included) instead of
+    # importing it again for each job.
+    importlib.import_module(queues.JOB_FUNCTIONS[stage].rpartition(".")[0])
     base_name = f"{stage}-{socket.gethostname()}-{os.getpid()}"
     started = time.monotonic()
     result = False

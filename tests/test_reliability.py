@@ -113,6 +113,22 @@ def wait_stage(run_id: str, stage: str, statuses: tuple[str, ...], timeout: floa
         raise AssertionError(f"{exc}; last status: {last.get('status')}") from None
 
 
+def wait_task(run_id: str, stage: str, task: str, statuses: tuple[str, ...], timeout: float = 120) -> dict:
+    """Wait until the run's job `task` of `stage` (a transform's "chunk 2", "publish") has one of
+    `statuses`; returns the run status."""
+
+    def reached():
+        status = status_of(run_id)
+        jobs = [s for s in stage_rows(status, stage) if s["task"] == task] if status else []
+        return status if jobs and jobs[0]["status"] in statuses else None
+
+    return wait_until(reached, timeout, f"{stage} {task} of run {run_id} to reach {statuses}", interval=0.05)
+
+
+def task_row(status: dict, stage: str, task: str) -> dict:
+    return next(s for s in stage_rows(status, stage) if s["task"] == task)
+
+
 # Server processes of this database doing a job's work, by what they are doing.
 BACKENDS = {
     "copy": "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
@@ -668,9 +684,12 @@ def medium_file(test_database):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("victim_task", ["chunk 2", "publish"])
 def test_transform_worker_killed_mid_job_publishes_nothing_and_retry_is_exact(
-    workers, engine, medium_file, data_dir
+    workers, engine, medium_file, data_dir, victim_task
 ):
+    """A transform worker dies mid-chunk or mid-publish: nothing of the run is visible, the run
+    fails naming the job, and a retry redoes that job only (a chunk committed before is kept)."""
     require_transform()
     from tools.sample import write_sample
 
@@ -684,9 +703,9 @@ def test_transform_worker_killed_mid_job_publishes_nothing_and_retry_is_exact(
     before = published(engine)
     assert before[0] > 0
 
-    run_id = start_run(str(medium_file))
-    wait_stage(run_id, "transform", ("running",), timeout=120)
-    transform_writing(engine, run_id, interval=0.05)
+    run_id = start_run(str(medium_file))  # 200,000 lines: two chunks
+    wait_task(run_id, "transform", victim_task, ("running",), timeout=120)
+    transform_writing(engine, run_id, interval=0.02)
     killed_at = time.monotonic()
     kill_worker_hard(victim)
     status = status_of(run_id)
@@ -696,15 +715,17 @@ def test_transform_worker_killed_mid_job_publishes_nothing_and_retry_is_exact(
         status = status_of(run_id)
     assert status["status"] == "failed", status
     assert time.monotonic() - killed_at < ABANDON_DEADLINE
-    transform = stage_rows(status, "transform")[0]
+    transform = task_row(status, "transform", victim_task)
     assert transform["status"] == "failed" and transform["error"].startswith("abandoned: worker transform-")
+    assert task_row(status, "transform", "chunk 1")["status"] == "succeeded"
     assert published(engine) == before
 
     workers.start("transform")
     retry(run_id)
     status = wait_for_run(run_id, timeout=240)
     assert status["status"] == "succeeded", status
-    assert stage_rows(status, "transform")[0]["attempt"] == 2
+    assert task_row(status, "transform", victim_task)["attempt"] == 2
+    assert task_row(status, "transform", "chunk 1")["attempt"] == 1, "a committed chunk is not redone"
     assert_published_exactly(engine)
 
 
@@ -714,15 +735,15 @@ def test_a_dropped_connection_mid_transform_is_retried_and_completes(workers, en
     require_transform()
     workers.start_all()
     run_id = start_run(str(medium_file))
-    wait_stage(run_id, "transform", ("running",), timeout=120)  # its ledger entry is committed
+    wait_task(run_id, "transform", "chunk 1", ("running",), timeout=120)  # its ledger entry is committed
     pids = transform_writing(engine, run_id, interval=0.02)
     with engine.connect() as conn:
         for pid in pids:
             conn.execute(sa.text("SELECT pg_terminate_backend(:p)"), {"p": pid})
     status = wait_for_run(run_id, timeout=240)
     assert status["status"] == "succeeded", status
-    transform = stage_rows(status, "transform")[0]
-    assert transform["attempt"] == 2, transform
+    retried_jobs = [s for s in stage_rows(status, "transform") if s["attempt"] == 2]
+    assert len(retried_jobs) == 1, stage_rows(status, "transform")
     assert_published_exactly(engine)
     retried = [e for e in workers.logs("transform") if e.get("event") == "stage will retry"]
     assert retried and retried[0]["run_id"] == run_id
@@ -750,8 +771,8 @@ def test_two_runs_of_the_same_file_at_once_load_it_once_and_transforms_serialize
         with holder.cursor() as cur:
             db.connection_lock(cur, TRANSFORM_LOCK)
         runs = [start_run(str(medium_file)), start_run(str(medium_file), str(extra))]
-        for run_id in runs:
-            wait_stage(run_id, "transform", ("running",), timeout=120)
+        for run_id in runs:  # their chunks clean at once; their publishes wait for the lock
+            wait_task(run_id, "transform", "publish", ("running",), timeout=120)
         waiting = wait_until(
             lambda: (
                 backends(engine, "waiting_on_lock") if len(backends(engine, "waiting_on_lock")) == 2 else None

@@ -72,7 +72,7 @@ def staging_tables(engine) -> list[str]:
         )
 
 
-PIPELINE_SCHEMAS = ("raw", "staging", "meta", "rules")
+PIPELINE_SCHEMAS = ("raw", "staging", "meta", "work")
 
 
 def owners(engine) -> list[str]:
@@ -121,6 +121,8 @@ def test_analyst_reads_staging_and_nothing_else(engine):
                 "raw.rejected_lines",
                 "meta.pipeline_runs",
                 "meta.stage_runs",
+                "work.sales",
+                "work.chunks",
             ):
                 with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="permission denied"):
                     cur.execute(f"SELECT 1 FROM {forbidden} LIMIT 1")  # noqa: S608 (constant names)
@@ -209,8 +211,8 @@ def test_a_run_entirely_as_the_pipeline_role_works_end_to_end(workers, engine, d
 @pytest.mark.timeout(180)
 def test_a_transform_as_pipeline_works_after_one_as_the_superuser(workers, engine, data_dir):
     """`make run` transforms as the local superuser, docker compose as `pipeline`, on the same
-    database: what the first transform creates (its rule functions) belongs to `pipeline`, so the
-    second can replace it."""
+    database: what the first transform creates (its work partitions) belongs to `pipeline`, so the
+    second can use and drop what it finds."""
     if not has_transform():
         pytest.skip("services/transform/job.py does not exist yet (transform stage being written)")
     workers.start("setup")

@@ -20,12 +20,13 @@ import sqlalchemy as sa
 
 from services.ingest import partition
 from services.ingest.reader import is_split_trim
-from services.transform import checks, job
+from services.transform import checks, job, rules
 from shared import ledger
 from shared.dataset import HEADER, HEADER_LINE
 from tests.conftest import GOOD, ROOT, VW_SHIFTED, run_cli
 
 SAMPLE = ROOT / "data" / "sample.csv"
+NAMESPACE = uuid.UUID("63520289-7aa7-5e3f-8290-f3a19dd5925c")  # the pipeline's, for name-based ids
 DIMENSIONS = ("dim_make", "dim_transmission", "dim_state", "dim_color", "dim_seller")
 DIMENSION_ROWS = {
     "dim_make": sa.text("SELECT * FROM staging.dim_make"),
@@ -93,7 +94,8 @@ def ingest(engine, source, run_id: str | None = None, source_file: str = "test.c
 
 
 def transform(engine, run_id: str, rebuild: bool = False) -> dict:
-    """Record the run's transform job in the ledger, then run the job inline (as a worker would)."""
+    """Record the run's transform job in the ledger, then run its jobs inline (as workers would):
+    the plan, each chunk, the publish; returns the publish's result."""
     with engine.begin() as conn:
         ledger.create_run(
             conn,
@@ -102,7 +104,18 @@ def transform(engine, run_id: str, rebuild: bool = False) -> dict:
             [ledger.PlannedJob("transform", "", f"test-{run_id}")],
             kind="rebuild" if rebuild else "run",
         )
-    return (job.rebuild_staging if rebuild else job.transform_run)(run_id=run_id)
+    return run_jobs(engine, run_id, rebuild)
+
+
+def run_jobs(engine, run_id: str, rebuild: bool = False) -> dict:
+    """The run's transform jobs, inline: the plan, then every chunk and the publish it recorded."""
+    planned = (job.rebuild_staging if rebuild else job.transform_run)(run_id=run_id)
+    assert "skipped" not in planned and "cancelled" not in planned, planned
+    with engine.connect() as conn:
+        tasks = ledger.get_status(conn, run_id)["stages"]
+    for task in [s["task"] for s in tasks if s["stage"] == "transform" and s["task"].startswith("chunk ")]:
+        job.transform_chunk(run_id=run_id, task=task)
+    return job.publish_run(run_id=run_id, task="publish")
 
 
 def transform_again(engine, run_id: str) -> dict:
@@ -114,13 +127,13 @@ def transform_again(engine, run_id: str) -> dict:
             sa.text("UPDATE meta.pipeline_runs SET status = 'failed' WHERE run_id = :r"), {"r": run_id}
         )
         assert ledger.requeue_run(conn, run_id, [ledger.PlannedJob("transform", "", f"again-{run_id}")])
-    return job.transform_run(run_id=run_id)
+    return run_jobs(engine, run_id)
 
 
 def stage_of(engine, run_id: str) -> dict:
     with engine.connect() as conn:
         status = ledger.get_status(conn, run_id)
-    return next(s for s in status["stages"] if s["stage"] == "transform")
+    return next(s for s in status["stages"] if s["stage"] == "transform" and s["task"] == "publish")
 
 
 def quality(engine, run_id: str) -> dict[str, dict]:
@@ -199,15 +212,10 @@ def assert_clean_dimensions(engine, makes: set[str] | None = None):
             "seller": conn.execute(sa.text("SELECT seller_name FROM staging.dim_seller")).scalars().all(),
             "state": conn.execute(sa.text("SELECT state_code FROM staging.dim_state")).scalars().all(),
         }
-        aliases = dict(conn.execute(sa.text("SELECT alias, make_name FROM meta.ref_make_alias")).all())
-        bad_ids = conn.execute(
-            sa.text(
-                "SELECT (SELECT count(*) FROM staging.dim_make"
-                "        WHERE make_id <> rules.name_uuid('make:' || make_name))"
-                " + (SELECT count(*) FROM staging.dim_seller"
-                "    WHERE seller_id <> rules.name_uuid('seller:' || seller_name))"
-            )
-        ).scalar()
+        aliases = rules.make_aliases()
+        ids = conn.execute(sa.text("SELECT 'make', make_id, make_name FROM staging.dim_make")).all()
+        ids += conn.execute(sa.text("SELECT 'seller', seller_id, seller_name FROM staging.dim_seller")).all()
+        bad_ids = sum(1 for kind, got, name in ids if got != uuid.uuid3(NAMESPACE, f"{kind}:{name}"))
     for kind, values in names.items():
         assert values, f"no {kind}"
         assert all(v and v == v.strip() and "—" not in v and "  " not in v for v in values), (kind, values)
@@ -595,7 +603,11 @@ def test_a_blocking_check_failure_publishes_nothing_and_fails_the_run_naming_the
     assert status["status"] == "failed"
     assert "quality check quarantine_rate failed" in status["error"]
     assert {q["check"]: q["status"] for q in status["quality"]}["quarantine_rate"] == "fail"
+    # The chunks' work is kept for a `pipeline retry` (nothing of it is readable by analysts), and is
+    # the run's only: no table of the old in-transaction work is left anywhere.
     assert scalar(engine, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'transform\\_%'") == 0
+    kept = scalar(engine, "SELECT count(*) FROM work.sales WHERE transform_run = :r", r=bad.run_id)
+    assert kept == 95
 
 
 @pytest.mark.parametrize("revalidate", [True, False], ids=["keys-revalidated", "per-row-triggers"])
@@ -609,7 +621,7 @@ def test_a_sale_without_its_dimension_row_fails_the_foreign_key_check(clean_db, 
     monkeypatch.setattr(job, "FK_REVALIDATE_SHARE", 0.0 if revalidate else 1.0)
     revalidations = []
     real = job._add_foreign_keys
-    monkeypatch.setattr(job, "_add_foreign_keys", lambda conn: revalidations.append(1) or real(conn))
+    monkeypatch.setattr(job, "_add_foreign_keys", lambda *args: revalidations.append(1) or real(*args))
     monkeypatch.setitem(job.DIMENSIONS, "dim_seller", sa.text("SELECT 1"))  # the bug
 
     with pytest.raises(
@@ -653,7 +665,10 @@ def test_a_make_left_by_an_older_alias_list_fails_natural_keys_until_a_rebuild(c
     engine = clean_db
     transform(engine, ingest(engine, [GOOD] * 200).run_id)
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO staging.dim_make VALUES (rules.name_uuid('make:Vw'), 'Vw')"))
+        conn.execute(
+            sa.text("INSERT INTO staging.dim_make VALUES (:id, 'Vw')"),
+            {"id": uuid.uuid3(NAMESPACE, "make:Vw")},
+        )
     batch = ingest(engine, [line(make="vw", model="Jetta")] * 200)
 
     with pytest.raises(Exception, match="quality check natural_keys_unique failed: observed 1, threshold 0"):
@@ -703,7 +718,10 @@ def test_end_to_end_through_workers_then_rebuild(workers, data_dir):
 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     status = json.loads(proc.stdout)
-    stage = next(s for s in status["stages"] if s["stage"] == "transform")
+    transform_jobs = [s for s in status["stages"] if s["stage"] == "transform"]
+    assert [s["task"] for s in transform_jobs] == ["", "chunk 1", "publish"]  # plan, chunk, publish
+    assert all(s["status"] == "succeeded" for s in transform_jobs)
+    stage = transform_jobs[-1]
     assert stage["status"] == "succeeded"
     assert (stage["rows_in"], stage["rows_out"], stage["rows_rejected"]) == (
         4_000,
@@ -720,4 +738,5 @@ def test_end_to_end_through_workers_then_rebuild(workers, data_dir):
     assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
     rebuild = json.loads(rebuilt.stdout)
     assert rebuild["kind"] == "rebuild" and rebuild["status"] == "succeeded"
-    assert rebuild["stages"][0]["rows_out"] == stage["rows_out"]
+    assert rebuild["stages"][-1]["task"] == "publish"
+    assert rebuild["stages"][-1]["rows_out"] == stage["rows_out"]

@@ -1,7 +1,9 @@
-"""Each cleaning rule of the transform (services/transform/sql/rules.sql) on its own.
+"""Each cleaning rule of the transform (services/transform/rules.py) on its own.
 
-The rules are SQL functions; these tests call them in the real PostgreSQL test database, with the
-reference data the transform loads (services/transform/reference/*.csv).
+The rules are Python functions; the text rules take one value (the chunk job runs them once per
+distinct value), the per-row ones (VIN, shifted line) a pyarrow column. The reference data is the
+shipped CSV files (services/transform/reference/*.csv). These cases are the ones the SQL rules
+were tested with before the transform moved into the workers.
 """
 
 import csv
@@ -9,29 +11,26 @@ import datetime as dt
 import uuid
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
-import sqlalchemy as sa
 
-from services.transform import job
+from services.ingest.reader import is_split_trim
+from services.transform import clean, rules
+from shared.dataset import HEADER
 from tests.conftest import GOOD, VW_SHIFTED, VW_SPLIT_TRIM
 
-REFERENCE = Path(job.__file__).with_name("reference")
+REFERENCE = Path(rules.__file__).with_name("reference")
 NAMESPACE = uuid.UUID("63520289-7aa7-5e3f-8290-f3a19dd5925c")
+COLUMN_RULES = ("clean_vin", "is_valid_vin", "is_shifted")
 
 
-@pytest.fixture
-def db(engine):
-    """A connection with the rules and their reference data freshly loaded (rolled back afterwards)."""
-    with engine.connect() as conn:
-        conn.begin()
-        job._load_rules(conn)
-        yield conn
-        conn.rollback()
-
-
-def rule(conn, function: str, *args):
-    """rules.<function>(args...) evaluated in PostgreSQL (the arguments travel as parameters)."""
-    return conn.execute(sa.select(getattr(sa.func.rules, function)(*args))).scalar()
+def rule(function: str, *args):
+    """rules.<function>(args...); a per-row rule gets its arguments as one-row columns."""
+    if function in COLUMN_RULES:
+        columns = [pa.array([a], type=pa.string()) for a in args]
+        return getattr(rules, function)(*columns)[0].as_py()
+    return getattr(rules, function)(*args)
 
 
 def reference(name: str) -> list[dict]:
@@ -45,21 +44,25 @@ def reference(name: str) -> list[dict]:
 @pytest.mark.parametrize(
     "name", ["make:Ford", "seller:kia motors america inc", "color:off-white", "state:ÉÈ"]
 )
-def test_name_uuid_is_rfc4122_version3_in_the_pipeline_namespace(db, name):
-    assert rule(db, "name_uuid", name) == uuid.uuid3(NAMESPACE, name)
+def test_name_uuid_is_rfc4122_version3_in_the_pipeline_namespace(name):
+    assert rule("name_uuid", name) == uuid.uuid3(NAMESPACE, name)
     assert uuid.uuid3(NAMESPACE, name).version == 3
 
 
-def test_sale_uuid_encodes_the_file_hash_and_the_line_in_order(db):
+def test_sale_uuid_encodes_the_file_hash_and_the_line_in_order():
     sha = "0f4e9c13af64db0a453dfd45a6883f5c0e3e2dcaf46535c2dca080c86a6df08b"
     for line in (2, 3, 558_838, 2**48 - 1):
         expected = uuid.UUID(sha[:12] + "8" + sha[12:15] + "8" + sha[15:18] + f"{line:012x}")
-        got = rule(db, "sale_uuid", sha, line)
+        got = rule("sale_uuid", sha, line)
         assert got == expected
         assert got.version == 8 and got.variant == uuid.RFC_4122
     # one file's sales are one range of ids, in line order
-    assert rule(db, "sale_uuid", sha, 2) < rule(db, "sale_uuid", sha, 3) < rule(db, "sale_uuid", sha, 10**6)
-    assert rule(db, "sale_uuid", "f" * 64, 2) != rule(db, "sale_uuid", sha, 2)
+    assert rule("sale_uuid", sha, 2) < rule("sale_uuid", sha, 3) < rule("sale_uuid", sha, 10**6)
+    assert rule("sale_uuid", "f" * 64, 2) != rule("sale_uuid", sha, 2)
+    # the vectorized form gives the same ids
+    lines = [2, 3, 558_838, 2**48 - 1]
+    column = rules.sale_uuids(sha, np.array(lines)).to_pylist()
+    assert [uuid.UUID(hexes) for hexes in column] == [rules.sale_uuid(sha, n) for n in lines]
 
 
 # --- text ------------------------------------------------------------------------------------------
@@ -80,8 +83,8 @@ def test_sale_uuid_encodes_the_file_hash_and_the_line_in_order(db):
         (None, None),
     ],
 )
-def test_clean_text_trims_collapses_and_nulls_unknown_markers(db, raw, clean):
-    assert rule(db, "clean_text", raw) == clean
+def test_clean_text_trims_collapses_and_nulls_unknown_markers(raw, clean):
+    assert rule("clean_text", raw) == clean
 
 
 @pytest.mark.parametrize(
@@ -120,19 +123,19 @@ def test_clean_text_trims_collapses_and_nulls_unknown_markers(db, raw, clean):
         ("", None),
     ],
 )
-def test_canonical_make_maps_aliases_and_case_variants_to_one_brand(db, raw, make):
-    assert rule(db, "canonical_make", raw) == make
+def test_canonical_make_maps_aliases_and_case_variants_to_one_brand(raw, make):
+    assert rule("canonical_make", raw) == make
 
 
-def test_every_listed_make_alias_maps_to_its_canonical_and_canonicals_are_fixed_points(db):
+def test_every_listed_make_alias_maps_to_its_canonical_and_canonicals_are_fixed_points():
     aliases = reference("make_aliases.csv")
     assert len({a["alias"] for a in aliases}) == len(aliases), "an alias is listed twice"
     for row in aliases:
         assert row["alias"] == row["alias"].lower().strip()
-        assert rule(db, "canonical_make", row["alias"]) == row["canonical"]
-        assert rule(db, "canonical_make", row["alias"].upper()) == row["canonical"]
+        assert rule("canonical_make", row["alias"]) == row["canonical"]
+        assert rule("canonical_make", row["alias"].upper()) == row["canonical"]
     for canonical in {row["canonical"] for row in aliases}:
-        assert rule(db, "canonical_make", canonical) == canonical
+        assert rule("canonical_make", canonical) == canonical
 
 
 @pytest.mark.parametrize(
@@ -155,8 +158,8 @@ def test_every_listed_make_alias_maps_to_its_canonical_and_canonicals_are_fixed_
         ("", None),
     ],
 )
-def test_canonical_body_has_one_spelling_per_style(db, raw, body):
-    assert rule(db, "canonical_body", raw) == body
+def test_canonical_body_has_one_spelling_per_style(raw, body):
+    assert rule("canonical_body", raw) == body
 
 
 @pytest.mark.parametrize(
@@ -164,8 +167,8 @@ def test_canonical_body_has_one_spelling_per_style(db, raw, body):
     [("automatic", "automatic"), ("Automatic", "automatic"), (" MANUAL ", "manual"),
      ("Off-White", "off-white"), ("—", None), ("", None)],
 )  # fmt: skip
-def test_canonical_lower_for_transmissions_and_colours(db, raw, value):
-    assert rule(db, "canonical_lower", raw) == value
+def test_canonical_lower_for_transmissions_and_colours(raw, value):
+    assert rule("canonical_lower", raw) == value
 
 
 @pytest.mark.parametrize(
@@ -181,25 +184,25 @@ def test_canonical_lower_for_transmissions_and_colours(db, raw, value):
         ("", None),
     ],
 )
-def test_canonical_seller_one_form_per_seller(db, raw, seller):
-    assert rule(db, "canonical_seller", raw) == seller
+def test_canonical_seller_one_form_per_seller(raw, seller):
+    assert rule("canonical_seller", raw) == seller
 
 
 @pytest.mark.parametrize(
     ("raw", "label"), [(" 3  Series ", "3 Series"), ("328i SULEV", "328i SULEV"), ("—", None)]
 )
-def test_canonical_label_keeps_spelling_of_models_and_trims(db, raw, label):
-    assert rule(db, "canonical_label", raw) == label
+def test_canonical_label_keeps_spelling_of_models_and_trims(raw, label):
+    assert rule("canonical_label", raw) == label
 
 
-def test_state_codes_and_the_shipped_reference(db):
+def test_state_codes_and_the_shipped_reference():
     states = reference("states.csv")
     codes = [row["code"] for row in states]
     assert len(codes) == len(set(codes)) == 65  # 50 states, DC, PR, 13 provinces and territories
     assert {"CA", "FL", "DC", "PR", "ON", "QC", "AB", "NS", "BC", "YT", "NU"} <= set(codes)
-    assert rule(db, "state_code", " ca ") == "CA"
-    assert rule(db, "state_code", "—") is None
-    loaded = dict(db.execute(sa.text("SELECT state_code, state_name FROM meta.ref_state")).all())
+    assert rule("state_code", " ca ") == "CA"
+    assert rule("state_code", "—") is None
+    loaded = rules.states()
     assert loaded == {row["code"]: row["name"] for row in states}
     assert loaded["ON"] == "Ontario" and loaded["PR"] == "Puerto Rico"
     assert "ZZ" not in loaded  # an unknown code: the line is quarantined (state_unknown)
@@ -212,8 +215,8 @@ def test_state_codes_and_the_shipped_reference(db):
     ("raw", "year"),
     [("2015", 2015), (" 1990 ", 1990), ("15", None), ("20x5", None), ("1850", None), ("", None)],
 )
-def test_parse_model_year(db, raw, year):
-    assert rule(db, "parse_model_year", raw) == year
+def test_parse_model_year(raw, year):
+    assert rule("parse_model_year", raw) == year
 
 
 @pytest.mark.parametrize(
@@ -236,8 +239,8 @@ def test_parse_model_year(db, raw, year):
         ("—", None),
     ],
 )
-def test_parse_condition_maps_both_scales_onto_10_to_50(db, raw, grade):
-    assert rule(db, "parse_condition", raw) == grade
+def test_parse_condition_maps_both_scales_onto_10_to_50(raw, grade):
+    assert rule("parse_condition", raw) == grade
 
 
 @pytest.mark.parametrize(
@@ -257,21 +260,21 @@ def test_parse_condition_maps_both_scales_onto_10_to_50(db, raw, grade):
         ("", None),
     ],
 )
-def test_parse_sale_date_honours_the_written_offset(db, raw, utc):
-    assert rule(db, "parse_sale_date", raw) == utc
+def test_parse_sale_date_honours_the_written_offset(raw, utc):
+    assert rule("parse_sale_date", raw) == utc
 
 
-def test_parse_sale_date_agrees_with_python_on_every_written_form(db):
+def test_parse_sale_date_agrees_with_python_on_every_written_form():
     for zone in ("GMT-0800 (PST)", "GMT-0700 (PDT)"):
         text = f"Fri Jan 09 2015 09:30:00 {zone}"
         expected = dt.datetime.strptime(text[:33], "%a %b %d %Y %H:%M:%S GMT%z")
-        assert rule(db, "parse_sale_date", text) == expected
+        assert rule("parse_sale_date", text) == expected
 
 
-def test_sale_date_plausible(db):
-    assert rule(db, "sale_date_plausible", dt.datetime(2015, 1, 1, tzinfo=dt.UTC)) is True
-    assert rule(db, "sale_date_plausible", dt.datetime(1989, 12, 31, tzinfo=dt.UTC)) is False
-    assert rule(db, "sale_date_plausible", dt.datetime.now(dt.UTC) + dt.timedelta(days=3)) is False
+def test_sale_date_plausible():
+    assert rule("sale_date_plausible", dt.datetime(2015, 1, 1, tzinfo=dt.UTC)) is True
+    assert rule("sale_date_plausible", dt.datetime(1989, 12, 31, tzinfo=dt.UTC)) is False
+    assert rule("sale_date_plausible", dt.datetime.now(dt.UTC) + dt.timedelta(days=3)) is False
 
 
 @pytest.mark.parametrize(
@@ -279,8 +282,8 @@ def test_sale_date_plausible(db):
     [("16639", 16639), (" 1 ", 1), ("999999", 999999), ("0", 0), ("-5", None), ("12.5", None), ("abc", None),
      ("1234567890", None), ("", None)],
 )  # fmt: skip
-def test_parse_miles(db, raw, miles):
-    assert rule(db, "parse_miles", raw) == miles
+def test_parse_miles(raw, miles):
+    assert rule("parse_miles", raw) == miles
 
 
 @pytest.mark.parametrize(
@@ -288,15 +291,15 @@ def test_parse_miles(db, raw, miles):
     [("21500", 21500), ("1", 1), ("14250.5", 14250.5), (".5", 0.5), ("0", 0), ("-1", None), ("1e5", None),
      ("$100", None), ("99999999999999", None), ("", None)],
 )  # fmt: skip
-def test_parse_money(db, raw, amount):
-    assert rule(db, "parse_money", raw) == amount
+def test_parse_money(raw, amount):
+    assert rule("parse_money", raw) == amount
 
 
 @pytest.mark.parametrize(
     ("raw", "defect"), [("-5", "negative"), ("-1.5", "negative"), ("abc", "not_a_number")]
 )
-def test_number_defect_names_why_a_number_is_unreadable(db, raw, defect):
-    assert rule(db, "number_defect", raw) == defect
+def test_number_defect_names_why_a_number_is_unreadable(raw, defect):
+    assert rule("number_defect", raw) == defect
 
 
 @pytest.mark.parametrize(
@@ -310,9 +313,9 @@ def test_number_defect_names_why_a_number_is_unreadable(db, raw, defect):
         ("", None, False),
     ],
 )
-def test_vin_is_upper_cased_and_valid_only_as_17_letters_and_digits(db, raw, vin, valid):
-    assert rule(db, "clean_vin", raw) == vin
-    assert rule(db, "is_valid_vin", raw) is valid
+def test_vin_is_upper_cased_and_valid_only_as_17_letters_and_digits(raw, vin, valid):
+    assert rule("clean_vin", raw) == vin
+    assert rule("is_valid_vin", raw) is valid
 
 
 # --- the shifted Volkswagen lines ------------------------------------------------------------------
@@ -323,17 +326,39 @@ def test_vin_is_upper_cased_and_valid_only_as_17_letters_and_digits(db, raw, vin
     [("3vwd17aj5fm201708", "automatic", True), ("3vwd17aj5fm201708", None, True),
      ("ca", "3vwd17aj5fm201708", False), ("ca", None, False), (None, None, False)],
 )  # fmt: skip
-def test_is_shifted_when_the_state_field_holds_the_vin(db, state, vin, shifted):
-    assert rule(db, "is_shifted", state, vin) is shifted
+def test_is_shifted_when_the_state_field_holds_the_vin(state, vin, shifted):
+    assert rule("is_shifted", state, vin) is shifted
 
 
-def test_repaired_lines_moves_the_fields_back_rejoins_the_trim_and_forgets_the_date(db):
-    from tests.test_transform import load_raw
+def repaired_lines(*lines: str) -> list[dict]:
+    """clean.repair on lines loaded as the ingest loads them: a 17-field line with a known split trim
+    has its first 16 fields in the 16 columns and its 17th in _extra_field."""
+    values = [next(csv.reader([line])) for line in lines]
+    extra = [v[16] if is_split_trim(line.encode()) else None for v, line in zip(values, lines, strict=True)]
+    raw = pa.table(
+        {
+            **{
+                name: pa.array([v[i] or None for v in values], type=pa.string())
+                for i, name in enumerate(HEADER)
+            },
+            "_extra_field": pa.array(extra, type=pa.string()),
+        }
+    )
+    logical, repaired, codes = clean.repair(raw)
+    return [
+        {name: logical[name][i].as_py() for name in HEADER}
+        | {
+            "repaired": bool(repaired[i]),
+            "repair": codes[i].as_py(),
+            "extra_field": extra[i],
+            "line_number": i + 2,
+        }
+        for i in range(len(lines))
+    ]
 
-    batch = load_raw(db, [GOOD, VW_SHIFTED])
-    rows = db.execute(
-        sa.text("SELECT * FROM rules.repaired_lines(:b) ORDER BY line_number"), {"b": [batch.batch_id]}
-    ).mappings()
+
+def test_repaired_lines_moves_the_fields_back_rejoins_the_trim_and_forgets_the_date():
+    rows = repaired_lines(GOOD, VW_SHIFTED)
     good, shifted = list(rows)
     assert good["repaired"] is False
     assert (good["trim"], good["body"], good["state"], good["saledate"]) == (
@@ -366,15 +391,10 @@ def test_repaired_lines_moves_the_fields_back_rejoins_the_trim_and_forgets_the_d
     assert (good["repair"], shifted["repair"]) == (None, "shifted_16_fields")
 
 
-def test_repaired_lines_puts_a_17_field_line_back_with_its_real_sale_date(db):
+def test_repaired_lines_puts_a_17_field_line_back_with_its_real_sale_date():
     """The real file's layout: the ingest loaded its first 16 fields in the 16 columns (so it looks
     like the shifted variant) and its 17th, the sale date, in _extra_field."""
-    from tests.test_transform import load_raw
-
-    batch = load_raw(db, [GOOD, VW_SPLIT_TRIM, VW_SHIFTED])
-    rows = db.execute(
-        sa.text("SELECT * FROM rules.repaired_lines(:b) ORDER BY line_number"), {"b": [batch.batch_id]}
-    ).mappings()
+    rows = repaired_lines(GOOD, VW_SPLIT_TRIM, VW_SHIFTED)
     good, split, shifted = list(rows)
     assert (good["repaired"], good["repair"], good["extra_field"]) == (False, None, None)
     assert (split["repaired"], split["repair"], split["line_number"]) == (True, "split_trim_17_fields", 3)
@@ -407,17 +427,10 @@ def test_repaired_lines_puts_a_17_field_line_back_with_its_real_sale_date(db):
     )
 
 
-def test_a_17_field_line_is_shifted_whatever_its_vin(db):
+def test_a_17_field_line_is_shifted_whatever_its_vin():
     """A split-trim line without a VIN leaves the state field blank: _extra_field still marks it."""
-    from tests.test_transform import load_raw
-
     no_vin = VW_SPLIT_TRIM.replace("3vwd17aj3fm227143", "")
-    batch = load_raw(db, [no_vin])
-    row = (
-        db.execute(sa.text("SELECT * FROM rules.repaired_lines(:b)"), {"b": [batch.batch_id]})
-        .mappings()
-        .one()
-    )
+    (row,) = repaired_lines(no_vin)
     assert (row["repair"], row["vin"], row["state"], row["condition"]) == (
         "split_trim_17_fields",
         None,

@@ -3,11 +3,14 @@
 Every check compares an observed number with a threshold: it passes when observed <= threshold.
 Otherwise a blocking check fails (nothing is published, the run fails naming the check) and a
 non-blocking one warns (the run is published; the warning shows in `pipeline status`).
-The numbers come from sql/checks/work.sql (before publishing) and sql/checks/published.sql (after
-writing, inside the same transaction).
+The numbers come from the chunk jobs (clean.py measures each chunk; the publish adds them up)
+before publishing, and from sql/checks/published.sql and the dimension rows after writing, inside
+the same transaction.
 """
 
 from dataclasses import dataclass
+
+from services.transform import rules
 
 # A hammer price or market estimate under this many dollars is a placeholder, not a price (the file
 # has sales at $1); an odometer at or below LOW or at or above HIGH miles is a placeholder too.
@@ -131,6 +134,19 @@ def before_publish(m: dict, quarantine_max_rate: float) -> list[QualityResult]:
             )
         )
     return results
+
+
+def natural_key_defects(rows: dict[str, list], dimensions) -> int:
+    """Published dimension rows that break the natural-key rules: a name that is not its own
+    canonical form under today's rule (a case or alias variant such as `Vw`, a blank, a `—`), or an
+    id that is not the name-based uuid of its natural key (another worker would compute another id).
+    `rows`: each dimension table's (id, name) rows."""
+    defects = 0
+    for dim in dimensions:
+        for dimension_id, name in rows[dim.table]:
+            if dim.rule(name) != name or dimension_id != rules.name_uuid(f"{dim.kind}:{name}"):
+                defects += 1
+    return defects
 
 
 def after_publish(

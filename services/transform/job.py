@@ -1,68 +1,68 @@
 """The transform stage as RQ jobs: a run's raw batches (or the whole raw history) to the star schema.
 
-One transaction does it all, under the advisory lock `carsales:transform`:
+A run's transform is three kinds of job, chained through RQ (shared/queues.py):
 
-1. reload the rules (sql/rules.sql) and their reference data (reference/*.csv);
-2. build the work tables (sql/work.sql): two passes over the raw lines, the rest on small maps;
-3. check them (checks.py, sql/checks/work.sql); a failed blocking check stops here;
-4. lock the run's ledger row (a run cancelled meanwhile is not published), write the models
-   (sql/models/: dimensions, facts, quarantine), check what was written (sql/checks/published.sql),
-   refresh the marts from it (marts.py, with their checks);
-5. record the quality results and the stage's success, commit.
+1. plan (`transform_run`, `rebuild_staging`): cuts the run's batches into chunks, page ranges of
+   their raw partitions of about TRANSFORM_CHUNK_ROWS lines; creates the run's work partitions
+   (work.py), records one ledger job per chunk plus the publish, and enqueues them.
+2. chunk (`transform_chunk`), any number at once on any number of workers: COPYs its raw lines out
+   of PostgreSQL, cleans them with the rules (clean.py, rules.py) and COPYs its typed sales,
+   quarantined lines and dimension rows into the work tables, committed with its ledger entry:
+   a retried chunk redoes its own rows only.
+3. publish (`publish_run`), once every chunk succeeded, in one transaction under the advisory
+   lock `carsales:transform` (two runs clean at the same time; they publish one after the other):
+   the quality checks over the chunks' results (checks.py), then the models (sql/models/:
+   dimensions, facts, quarantine), the checks of what was written, the marts refreshed from it
+   (marts.py, with their checks), the quality results and the stage's success, committed together.
 
 Readers see all of a run or nothing of it. When a blocking check fails, the transaction is rolled
 back, the quality results are written in a transaction of their own, and QualityCheckFailed names
-the check (the stage wrapper fails the run, without retrying).
+the check (the stage wrapper fails the run, without retrying); the work rows stay for a retry.
 """
 
+import io
+import json
+import math
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg2
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
+from psycopg2 import sql
 from sqlalchemy.engine import Connection
 
-from services.transform import checks, marts
-from shared import ledger
+from services.transform import checks, clean, marts, pgbinary, rules, work
+from shared import ledger, queues
+from shared.dataset import HEADER
 from shared.db import act_as_pipeline, xact_lock
 from shared.errors import QualityCheckFailed, RunCancelled
 from shared.sqlfile import load_queries
 from shared.stage import StageContext, stage_job
 
 LOCK = "carsales:transform"
-HERE = Path(__file__).parent
-SQL = HERE / "sql"
-REFERENCE = HERE / "reference"
+SQL = Path(__file__).parent / "sql"
+# pyarrow's default allocator (mimalloc) keeps what a chunk freed for later; a work horse lives for
+# one chunk, so the system allocator, which gives memory back, keeps its peak lower.
+pa.set_memory_pool(pa.system_memory_pool())
 
 
 def _queries(path: Path) -> dict[str, sa.TextClause]:
-    return {name: sa.text(sql) for name, sql in load_queries(path).items()}
+    return {name: sa.text(text) for name, text in load_queries(path).items()}
 
 
-RULES = (SQL / "rules.sql").read_text(encoding="utf-8")
-WORK = _queries(SQL / "work.sql")
+PLAN = _queries(SQL / "plan.sql")
+CHUNK = _queries(SQL / "chunk.sql")
 PUBLISH = _queries(SQL / "publish.sql")
 CHECKS_PUBLISHED = _queries(SQL / "checks" / "published.sql")
-CHECKS_WORK = sa.text((SQL / "checks" / "work.sql").read_text(encoding="utf-8"))
 QUARANTINE = _queries(SQL / "models" / "quarantined_sales.sql")
-DIMENSIONS = {
-    name: sa.text((SQL / "models" / f"{name}.sql").read_text(encoding="utf-8"))
-    for name in ("dim_make", "dim_transmission", "dim_state", "dim_color", "dim_seller")
-}
 FACTS = sa.text((SQL / "models" / "fact_car_sales.sql").read_text(encoding="utf-8"))
-REFERENCES = (
-    ("copy_states", "states.csv"),
-    ("copy_make_aliases", "make_aliases.csv"),
-    ("copy_body_styles", "body_styles.csv"),
-)
-# The work tables, built in this order and logged as four steps; `values` and `sales` are the two
-# passes over the raw lines.
-WORK_STEPS = {
-    "values": ("values", "analyze_values"),
-    "maps": tuple(name for name in WORK if name.startswith("map_")),
-    "sales": ("sales",),
-    "quarantine": ("quarantine",),
-}
+# Each dimension's model: `insert` (from the chunks' work.dimension_rows) and `rows` (what it holds).
+MODELS = {d.table: _queries(SQL / "models" / f"{d.table}.sql") for d in clean.DIMENSIONS}
+DIMENSIONS = {table: model["insert"] for table, model in MODELS.items()}
 
 # Drop the fact table's foreign keys for the publish (and re-add them, validated by one join each)
 # when the run writes more than this share of the table's rows; below it, the per-row trigger
@@ -71,6 +71,7 @@ FK_REVALIDATE_SHARE = 0.05
 # Build the primary key after the insert when the publish writes more than this share of the
 # table's rows (rebuilding it sorts the whole table; below it, inserting into it costs less).
 PK_REBUILD_SHARE = 0.5
+LAST_LINE = 2**48 - 1  # the largest line number a sale id holds
 
 
 class _Blocked(Exception):
@@ -98,127 +99,326 @@ class _Steps:
         self.log.info("transform step", step=name, seconds=seconds, **counted)
 
 
+def _cursor(conn: Connection):
+    return conn.connection.dbapi_connection.cursor()
+
+
+def _bound(conn: Connection, statement: sa.TextClause, params: dict) -> str:
+    """A statement with its parameters inlined by the driver, for COPY (which takes none)."""
+    compiled = statement.compile(dialect=conn.dialect)
+    return _cursor(conn).mogrify(str(compiled), compiled.construct_params(params)).decode()
+
+
+# --- 1. plan ---------------------------------------------------------------------------------------
+
+
 @stage_job("transform")
 def transform_run(ctx: StageContext, run_id: str) -> None:
-    """Transform the raw lines of the run's batches and publish them to staging."""
-    _transform(ctx, run_id, rebuild=False)
+    """Plan the transform of the run's batches: one chunk job per slice, then the publish."""
+    _plan(ctx, run_id, rebuild=False)
 
 
 @stage_job("transform")
 def rebuild_staging(ctx: StageContext, run_id: str) -> None:
-    """Re-derive all of staging from every batch in raw (after a rule changed), atomically."""
-    _transform(ctx, run_id, rebuild=True)
+    """Plan re-deriving all of staging from every batch in raw (after a rule changed); the publish
+    replaces staging atomically."""
+    _plan(ctx, run_id, rebuild=True)
 
 
-def _transform(ctx: StageContext, run_id: str, rebuild: bool) -> None:
+def _plan(ctx: StageContext, run_id: str, rebuild: bool) -> None:
+    size = ctx.settings.transform_chunk_rows
+    with ctx.engine.begin() as conn:
+        act_as_pipeline(conn)  # the work partitions belong to `pipeline`, whoever runs the worker
+        batches = conn.execute(PLAN["all_batches" if rebuild else "run_batches"], {"run_id": run_id}).all()
+        chunks = []
+        for batch in batches:
+            if not batch.rows_loaded:
+                continue
+            pages = conn.execute(PLAN["batch_pages"], {"batch_id": batch.batch_id}).scalar() or 0
+            count = max(1, min(math.ceil(batch.rows_loaded / size), pages))
+            for i in range(count):
+                chunks.append((batch.batch_id, pages * i // count, pages * (i + 1) // count))
+        work.create(_cursor(conn), run_id)
+        for number, (batch_id, first, end) in enumerate(chunks, start=1):
+            params = {"run_id": run_id, "chunk": number, "batch_id": batch_id, "first_page": first}
+            conn.execute(PLAN["insert_chunk"], {**params, "end_page": end})
+        jobs = queues.transform_jobs(ctx.job_id, len(chunks))
+        ledger.add_jobs(conn, run_id, jobs)
+        lines = sum(b.rows_loaded for b in batches)
+        ctx.log.info("transform planned", batches=len(batches), chunks=len(chunks), lines=lines)
+        ctx.succeed(
+            conn, rows_in=lines, rows_out=0, rows_rejected=0, batches=len(batches), chunks=len(chunks)
+        )
+    # After the commit: a chunk job finds its ledger entry and its chunk. Should Redis fail here, the
+    # sweeper fails the run ("job lost") and `pipeline retry` enqueues the chunks again.
+    queues.enqueue_plan(queues.RunSpec(run_id=run_id, sources=[], kind="rebuild" if rebuild else "run"), jobs)
+
+
+# --- 2. chunk --------------------------------------------------------------------------------------
+
+_RAW_COLUMNS = ("_line_number", *HEADER, "_extra_field")
+# One reading thread: chunk jobs already run side by side, one per core, and every thread holds
+# blocks of its own (a worker's memory is bounded by one chunk's columns, see docs/scaling.md).
+_RAW_READ = pacsv.ReadOptions(column_names=list(_RAW_COLUMNS), block_size=1 << 20, use_threads=False)
+_RAW_PARSE = pacsv.ParseOptions(newlines_in_values=True)
+# An unquoted empty field is NULL, a quoted one '' (as PostgreSQL's CSV COPY wrote them).
+_RAW_CONVERT = pacsv.ConvertOptions(
+    column_types={"_line_number": pa.int64(), **dict.fromkeys(_RAW_COLUMNS[1:], pa.string())},
+    strings_can_be_null=True,
+    quoted_strings_can_be_null=False,
+)
+_WRITE = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+
+
+@stage_job("transform", task_arg="task")
+def transform_chunk(ctx: StageContext, run_id: str, task: str) -> None:
+    """Clean one chunk of the run's raw lines into the work tables."""
+    number = int(task.removeprefix(queues.CHUNK_TASK))
     steps = _Steps(ctx.log)
+    with ctx.engine.connect() as conn, conn.begin():
+        spec = conn.execute(CHUNK["chunk"], {"run_id": run_id, "chunk": number}).one()
+        with steps.step("read") as counted:
+            raw = _read_raw(conn, spec)
+            counted["rows"] = raw.num_rows
+        with steps.step("clean"):
+            lineage = clean.Lineage(spec.batch_id, str(spec.run_id), spec.source_file, spec.sha256)
+            cleaned = clean.clean_chunk(raw, lineage)
+        with steps.step("write") as counted:
+            if ctx.attempt > 1:
+                # A chunk's rows commit with its success, and a chunk that succeeded is never run
+                # again, so only a retry can find rows of its own (from a ledger edited by hand);
+                # the first attempt spares the scan of the run's partition it would cost.
+                conn.execute(CHUNK["forget_chunk"], {"run_id": run_id, "chunk": number})
+            for name, table in (
+                ("copy_sales", cleaned.sales),
+                ("copy_quarantine", cleaned.quarantine),
+                ("copy_dimension_rows", cleaned.dimension_rows),
+            ):
+                _copy_in(conn, name, table, run_id, number)
+            counted["rows"] = cleaned.sales.num_rows + cleaned.quarantine.num_rows
+        ctx.succeed(
+            conn,
+            rows_in=raw.num_rows,
+            rows_out=cleaned.sales.num_rows,
+            rows_rejected=cleaned.quarantine.num_rows,
+            batch_id=spec.batch_id,
+            pages=[spec.first_page, spec.end_page],
+            metrics=cleaned.metrics,
+            fixed=cleaned.fixed,
+            quarantine_reasons=cleaned.reasons,
+            dimension_rows=cleaned.dimension_rows.num_rows,
+            step_seconds=steps.seconds,
+        )
+
+
+def _read_raw(conn: Connection, spec) -> pa.Table:
+    """The chunk's raw lines, COPYed out as CSV into one buffer (one chunk: its size is bounded by
+    TRANSFORM_CHUNK_ROWS) and parsed by pyarrow."""
+    copy = _bound(
+        conn,
+        CHUNK["copy_raw_lines"],
+        {"batch_id": spec.batch_id, "first_tid": f"({spec.first_page},0)", "end_tid": f"({spec.end_page},0)"},
+    )
+    buffer = io.BytesIO()
+    _cursor(conn).copy_expert(copy, buffer)
+    if not buffer.tell():
+        return pa.table({name: pa.array([], type=_RAW_CONVERT.column_types[name]) for name in _RAW_COLUMNS})
+    buffer.seek(0)
+    return pacsv.read_csv(
+        buffer, read_options=_RAW_READ, parse_options=_RAW_PARSE, convert_options=_RAW_CONVERT
+    )
+
+
+class _Stream(io.RawIOBase):
+    """Pieces of bytes (an iterator) as a file COPY reads from: a chunk's rows are turned into
+    COPY's format one batch at a time, never all at once."""
+
+    def __init__(self, pieces):
+        self._pieces = iter(pieces)
+        self._piece = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, into) -> int:
+        while not self._piece:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._piece = memoryview(piece)
+        size = min(len(into), len(self._piece))
+        into[:size] = self._piece[:size]
+        self._piece = self._piece[size:]
+        return size
+
+
+def _csv(table: pa.Table, rows: int = 16_384):
+    for batch in table.to_batches(max_chunksize=rows):
+        out = io.BytesIO()
+        pacsv.write_csv(batch, out, _WRITE)
+        yield out.getvalue()
+
+
+def _copy_in(conn: Connection, statement: str, table: pa.Table, run_id: str, chunk: int) -> None:
+    """COPY a chunk's rows (with its run and number in front) into a work table: work.sales in
+    PostgreSQL's binary format (its uuids, timestamps and numerics cost the server far less to read
+    than their text), the small tables as CSV."""
+    if not table.num_rows:
+        return
+    table = table.add_column(0, "chunk", pa.repeat(pa.scalar(chunk, pa.int32()), table.num_rows))
+    run = pa.repeat(pa.scalar(uuid.UUID(run_id).hex, pa.string()), table.num_rows)
+    table = table.add_column(0, "transform_run", run)
+    if statement == "copy_sales":
+        pieces = pgbinary.copy_binary(table, ["uuid", "int4", *clean.SALES_COLUMNS.values()])
+    else:
+        pieces = _csv(table)
+    _cursor(conn).copy_expert(str(CHUNK[statement]), _Stream(pieces), size=1 << 16)
+
+
+# --- 3. publish ------------------------------------------------------------------------------------
+
+
+@stage_job("transform", task_arg="task")
+def publish_run(ctx: StageContext, run_id: str, task: str = queues.PUBLISH_TASK) -> None:
+    """Check the chunks' results and publish the run to staging, atomically."""
+    steps = _Steps(ctx.log)
+    with ctx.engine.connect() as conn:
+        rebuild = conn.execute(
+            sa.text("SELECT kind FROM meta.pipeline_runs WHERE run_id = :r"), {"r": run_id}
+        )
+        rebuild = rebuild.scalar() == "rebuild"
+    published: dict = {}
     try:
         with ctx.engine.connect() as conn, conn.begin():
-            xact_lock(conn, LOCK)
+            with steps.step("lock"):
+                xact_lock(conn, LOCK)
+            act_as_pipeline(conn)
             conn.execute(PUBLISH["settings"])
-            which = "all_batches" if rebuild else "run_batches"
-            batches = conn.execute(PUBLISH[which], {"run_id": run_id}).all()
+            batches = conn.execute(PUBLISH["run_batches"], {"run_id": run_id}).all()
             if not batches:
                 if rebuild:
-                    conn.execute(PUBLISH["truncate_staging"])
+                    _truncate_staging(conn)
                     _save_quality(conn, run_id, marts.refresh(conn, run_id))  # empties the marts
                 ctx.log.info("no batches to transform")
                 ctx.succeed(conn, rows_in=0, rows_out=0, rows_rejected=0, batches=0)
                 return
             batch_ids = [b.batch_id for b in batches]
             shas = [b.sha256 for b in batches]
-            with steps.step("rules"):
-                _load_rules(conn)
-            metrics = _build_work(conn, steps, batch_ids)
+            chunks = conn.execute(PUBLISH["chunk_results"], {"run_id": run_id}).all()
+            metrics, fixed, reasons = _add_up(chunks)
             results = checks.before_publish(metrics, ctx.settings.quarantine_max_rate)
             if any(r.failed for r in results):
                 raise _Blocked(results)
             # Held until commit: a `pipeline cancel` from now on waits for the publish to end.
             if ledger.lock_run_status(conn, run_id) == "cancelled":
                 raise RunCancelled(f"run {run_id} was cancelled before its transform published anything")
-            published = _publish(conn, steps, shas, metrics, rebuild)
+            published = _publish(conn, steps, run_id, shas, metrics, rebuild)
             with steps.step("checks_published"):
                 results += _check_published(conn, batch_ids, shas, published)
             with steps.step("marts"):  # the marts from the facts just written, with their checks
                 results += marts.refresh(conn, run_id)
             if any(r.failed for r in results):
                 raise _Blocked(results)
-            details = _details(conn, metrics, published, batch_ids, steps)
-            conn.execute(PUBLISH["drop_work"])
             _save_quality(conn, run_id, results)
+            conn.execute(PUBLISH["forget_chunks"], {"run_id": run_id})
             ctx.succeed(
                 conn,
                 rows_in=metrics["lines"],
                 rows_out=metrics["trusted"],
                 rows_rejected=metrics["quarantined"],
-                **details,
+                batches=len(batch_ids),
+                chunks=len(chunks),
+                repaired_lines=metrics["repaired"],
+                repairs={
+                    clean.SHIFTED_16_FIELDS: metrics["repaired"] - metrics["repaired_split_trim"],
+                    clean.SPLIT_TRIM_17_FIELDS: metrics["repaired_split_trim"],
+                },
+                quarantine_reasons=dict(sorted(reasons.items())),
+                fixed=fixed,
+                **published,
+                step_seconds=steps.seconds,
             )
     except _Blocked as blocked:
         with ctx.engine.begin() as conn:
             _save_quality(conn, run_id, blocked.results)
         raise QualityCheckFailed(str(blocked)) from None
-    if published["foreign_keys_revalidated"]:  # a big publish
-        _analyze_staging(ctx)
+    _after_commit(ctx, run_id, analyze=published.get("foreign_keys_revalidated", False))
 
 
-def _analyze_staging(ctx: StageContext) -> None:
-    """Fresh statistics after a big publish, outside its transaction: the run is already published
-    and succeeded, so a failure here is only logged."""
-    started = time.perf_counter()
-    try:
-        with ctx.engine.connect() as conn:
-            conn.execute(PUBLISH["analyze_staging"])
-            conn.commit()
-    except sa.exc.SQLAlchemyError as exc:
-        ctx.log.warning("staging statistics not refreshed", error=str(exc).splitlines()[0])
-        return
-    ctx.log.info("staging analyzed", seconds=round(time.perf_counter() - started, 3))
+def _add_up(chunks) -> tuple[dict, dict, dict]:
+    """The run's measures: the sum over its chunks (the first and last sale date: min and max)."""
+    metrics: dict = {}
+    fixed: dict = {}
+    reasons: dict = {}
+    for chunk in chunks:
+        details = chunk.details if isinstance(chunk.details, dict) else json.loads(chunk.details)
+        for key, value in details["metrics"].items():
+            if key == "first_sale_date":
+                metrics[key] = min(filter(None, (metrics.get(key), value)), default=None)
+            elif key == "last_sale_date":
+                metrics[key] = max(filter(None, (metrics.get(key), value)), default=None)
+            else:
+                metrics[key] = metrics.get(key, 0) + value
+        for key, value in details["fixed"].items():
+            fixed[key] = fixed.get(key, 0) + value
+        for key, value in details["quarantine_reasons"].items():
+            reasons[key] = reasons.get(key, 0) + value
+    return metrics, fixed, reasons
 
 
-def _load_rules(conn: Connection) -> None:
-    """(Re)create the rule functions and reload their reference data from the shipped CSV files,
-    as the `pipeline` role for the rest of the transaction."""
-    act_as_pipeline(conn)
-    cursor = conn.connection.dbapi_connection.cursor()
-    cursor.execute(RULES)  # no parameters: the script is sent as it is
-    conn.execute(PUBLISH["clear_references"])
-    for query, filename in REFERENCES:
-        with (REFERENCE / filename).open(encoding="utf-8") as csv_file:
-            cursor.copy_expert(str(PUBLISH[query]), csv_file)
-
-
-def _build_work(conn: Connection, steps: _Steps, batch_ids: list[int]) -> dict:
-    params = {"batch_ids": batch_ids}
-    for step, statements in WORK_STEPS.items():
-        with steps.step(step) as counted:
-            counted["rows"] = sum(max(conn.execute(WORK[name], params).rowcount, 0) for name in statements)
-    with steps.step("checks_work"):
-        return dict(
-            conn.execute(
-                CHECKS_WORK,
-                {
-                    "suspicious_price": checks.SUSPICIOUS_PRICE,
-                    "suspicious_odometer_low": checks.SUSPICIOUS_ODOMETER_LOW,
-                    "suspicious_odometer_high": checks.SUSPICIOUS_ODOMETER_HIGH,
-                },
-            )
-            .mappings()
-            .one()
+def _truncate_staging(conn: Connection) -> None:
+    tables = ["fact_car_sales", "quarantined_sales", *MODELS]
+    conn.execute(
+        sa.text(
+            sql.SQL("TRUNCATE {}")
+            .format(sql.SQL(", ").join(sql.Identifier("staging", t) for t in tables))
+            .as_string(_cursor(conn))
         )
+    )
 
 
-def _publish(conn: Connection, steps: _Steps, shas: list[str], metrics: dict, rebuild: bool) -> dict:
+def _alter_facts(conn: Connection, actions: list[sql.Composable]) -> None:
+    """One ALTER TABLE of the fact table (one lock) with the given actions."""
+    _cursor(conn).execute(
+        sql.SQL("ALTER TABLE staging.fact_car_sales {}").format(sql.SQL(", ").join(actions))
+    )
+
+
+def _drop(key) -> sql.Composable:
+    return sql.SQL("DROP CONSTRAINT {}").format(sql.Identifier(key.name))
+
+
+def _add(key) -> sql.Composable:
+    # The definition as the catalog prints it (pg_get_constraintdef): the migration's, unchanged.
+    return sql.SQL("ADD CONSTRAINT {} {}").format(sql.Identifier(key.name), sql.SQL(key.definition))
+
+
+def _publish(
+    conn: Connection, steps: _Steps, run_id: str, shas: list[str], metrics: dict, rebuild: bool
+) -> dict:
     """Write the dimensions, facts and quarantine; returns what was written (and unresolved keys)."""
     if rebuild:
         with steps.step("truncate"):
-            conn.execute(PUBLISH["truncate_staging"])
+            _truncate_staging(conn)
     # Sales of the run's files published before (a forced re-load, a retry): only new files add rows.
-    published_before = dict(conn.execute(PUBLISH["published_files"], {"source_sha256s": shas}).all())
+    published_before = dict(
+        conn.execute(
+            PUBLISH["published_files"],
+            {
+                "source_sha256s": shas,
+                "first_ids": [str(rules.sale_uuid(sha, 0)) for sha in shas],
+                "last_ids": [str(rules.sale_uuid(sha, LAST_LINE)) for sha in shas],
+            },
+        ).all()
+    )
     new_rows = metrics["trusted"] if set(shas) - set(published_before) else 0
     # Emptied above in a rebuild (the statistics would still show the rows until commit).
     existing = 0 if rebuild else conn.execute(PUBLISH["fact_rows"]).scalar()
     revalidate = new_rows > FK_REVALIDATE_SHARE * (existing + new_rows)
     rebuild_key = new_rows > PK_REBUILD_SHARE * (existing + new_rows)
+    keys = conn.execute(PUBLISH["fact_keys"]).all()
+    primary = [k for k in keys if k.kind == "p"]
+    foreign = [k for k in keys if k.kind == "f"]
     published: dict = {
         "foreign_keys_revalidated": revalidate,
         "primary_key_rebuilt": rebuild_key,
@@ -226,39 +426,72 @@ def _publish(conn: Connection, steps: _Steps, shas: list[str], metrics: dict, re
     }
     with steps.step("dimensions") as counted:
         for name, statement in DIMENSIONS.items():
-            counted[name] = published[f"{name}_inserted"] = conn.execute(statement).rowcount
+            counted[name] = published[f"{name}_inserted"] = conn.execute(
+                statement, {"run_id": run_id}
+            ).rowcount
     if revalidate:
-        conn.execute(PUBLISH["drop_foreign_keys"])
+        _alter_facts(conn, [_drop(k) for k in foreign])
     else:  # checked first: the per-row triggers would raise at the first bad key, naming no check
-        published["unresolved_keys"] = conn.execute(CHECKS_PUBLISHED["unresolved_keys"]).scalar()
+        published["unresolved_keys"] = _unresolved_keys(conn, run_id, foreign)
     if rebuild_key:
-        conn.execute(PUBLISH["drop_primary_key"])
+        _alter_facts(conn, [_drop(k) for k in primary])
     with steps.step("fact_car_sales") as counted:
-        params = {"published_sha256s": list(published_before)}
+        params = {"run_id": run_id, "published_sha256s": list(published_before)}
         inserted = 0 if published.get("unresolved_keys") else conn.execute(FACTS, params).rowcount
         counted["rows"] = published["sales_inserted"] = inserted
     if rebuild_key:
         with steps.step("primary_key"):
-            conn.execute(PUBLISH["add_primary_key"])
+            _alter_facts(conn, [_add(k) for k in primary])
     if revalidate:
         with steps.step("foreign_keys"):
-            published["unresolved_keys"] = _add_foreign_keys(conn)
+            published["unresolved_keys"] = _add_foreign_keys(conn, run_id, foreign)
+    # The facts are written: what is derived from them in the same transaction goes here.
     with steps.step("quarantined_sales") as counted:
         counted["released"] = published["quarantine_released"] = conn.execute(
-            QUARANTINE["release"], {"source_sha256s": shas}
+            QUARANTINE["release"], {"run_id": run_id, "source_sha256s": shas}
         ).rowcount
-        counted["rows"] = published["quarantine_inserted"] = conn.execute(QUARANTINE["insert"]).rowcount
+        counted["rows"] = published["quarantine_inserted"] = conn.execute(
+            QUARANTINE["insert"], {"run_id": run_id}
+        ).rowcount
     return published
 
 
-def _add_foreign_keys(conn: Connection) -> int:
+def _add_foreign_keys(conn: Connection, run_id: str, foreign: list) -> int:
     """Re-add the fact table's foreign keys, validated set-based; the unresolved keys if that fails."""
     try:
         with conn.begin_nested():
-            conn.execute(PUBLISH["add_foreign_keys"])
+            _alter_facts(conn, [_add(k) for k in foreign])
         return 0
-    except sa.exc.IntegrityError:
-        return conn.execute(CHECKS_PUBLISHED["unresolved_keys"]).scalar()
+    except psycopg2.IntegrityError:  # raised by the driver's cursor (_alter_facts)
+        return _unresolved_keys(conn, run_id, foreign)
+
+
+def _unresolved_keys(conn: Connection, run_id: str, foreign: list) -> int:
+    """The run's sales whose dimension keys have no dimension row: one left join per foreign key of
+    the fact table, as the catalog lists them."""
+    counts, joins = [], []
+    for i, key in enumerate(foreign):
+        alias = sql.Identifier(f"d{i}")
+        column, referenced = sql.Identifier(key.column_name), sql.Identifier(key.referenced_column)
+        schema, table = key.referenced_table.split(".")
+        joins.append(
+            sql.SQL("LEFT JOIN {} {} ON {}.{} = s.{}").format(
+                sql.Identifier(schema, table), alias, alias, referenced, column
+            )
+        )
+        counts.append(
+            sql.SQL("count(*) FILTER (WHERE s.{} IS NOT NULL AND {}.{} IS NULL)").format(
+                column, alias, referenced
+            )
+        )
+    if not counts:
+        return 0
+    query = sql.SQL("SELECT {} FROM work.sales s {} WHERE s.transform_run = %(run_id)s").format(
+        sql.SQL(" + ").join(counts), sql.SQL(" ").join(joins)
+    )
+    cur = _cursor(conn)
+    cur.execute(query, {"run_id": run_id})
+    return cur.fetchone()[0]
 
 
 def _check_published(
@@ -268,28 +501,34 @@ def _check_published(
     sales are one key range: counted before the insert, only for files published before)."""
     raw_lines, split_trim_lines = conn.execute(CHECKS_PUBLISHED["raw_lines"], {"batch_ids": batch_ids}).one()
     quarantined = conn.execute(CHECKS_PUBLISHED["quarantined_lines"], {"source_sha256s": shas}).scalar()
-    duplicates = conn.execute(CHECKS_PUBLISHED["duplicate_keys"]).scalar()
+    dimension_rows = {table: conn.execute(model["rows"]).all() for table, model in MODELS.items()}
+    duplicates = checks.natural_key_defects(dimension_rows, clean.DIMENSIONS)
     sales = published["sales_before"] + published["sales_inserted"]
     return checks.after_publish(
         raw_lines, sales, quarantined, published.pop("unresolved_keys"), duplicates, split_trim_lines
     )
 
 
-def _details(conn: Connection, metrics: dict, published: dict, batch_ids: list[int], steps: _Steps) -> dict:
-    fixed = conn.execute(WORK["fixed"]).mappings().one()
-    reasons = {row.reason: row.lines for row in conn.execute(PUBLISH["quarantine_reasons"])}
-    return {
-        "batches": len(batch_ids),
-        "repaired_lines": metrics["repaired"],
-        "repairs": {
-            "shifted_16_fields": metrics["repaired"] - metrics["repaired_split_trim"],
-            "split_trim_17_fields": metrics["repaired_split_trim"],
-        },
-        "quarantine_reasons": reasons,
-        "fixed": {key: int(value) for key, value in fixed.items()},
-        **published,
-        "step_seconds": steps.seconds,
-    }
+def _after_commit(ctx: StageContext, run_id: str, analyze: bool) -> None:
+    """Once the run is published and succeeded: fresh statistics after a big publish, and the run's
+    work partitions dropped. A failure here is only logged."""
+    started = time.perf_counter()
+    try:
+        with ctx.engine.connect() as conn:
+            if analyze:
+                tables = ["fact_car_sales", "quarantined_sales", *MODELS]
+                statement = sql.SQL("ANALYZE {}").format(
+                    sql.SQL(", ").join(sql.Identifier("staging", t) for t in tables)
+                )
+                conn.execute(sa.text(statement.as_string(_cursor(conn))))
+                conn.commit()
+            act_as_pipeline(conn)
+            work.drop(_cursor(conn), run_id)
+            conn.commit()
+    except sa.exc.SQLAlchemyError as exc:
+        ctx.log.warning("after the publish: cleanup failed", error=str(exc).splitlines()[0])
+        return
+    ctx.log.info("work dropped", analyzed=analyze, seconds=round(time.perf_counter() - started, 3))
 
 
 def _save_quality(conn: Connection, run_id: str, results: list[checks.QualityResult]) -> None:

@@ -1,47 +1,27 @@
--- Statements around the models: which batches to read, reference data, locks, constraints, results.
+-- The publish job's statements around the models: the chunks' results, constraints, results.
 -- Loaded by services/transform/job.py.
 
 -- name: settings
--- For this transaction only. JIT compiling costs more than it saves on these one-pass queries; the
--- maps and the GROUPING SETS need memory to be hashed; and hash joins beat the merge joins PostgreSQL
--- otherwise picks for the multi-column vehicle key.
-SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true),
-       set_config('enable_mergejoin', 'off', true)
+-- For this transaction only. JIT compiling costs more than it saves on these one-pass queries.
+SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)
+
+-- name: chunk_results
+-- What the run's chunk jobs measured (their ledger details), one row per chunk.
+SELECT task, rows_in, details FROM meta.stage_runs
+ WHERE run_id = :run_id AND stage = 'transform' AND task LIKE 'chunk %'
+ ORDER BY position
 
 -- name: run_batches
--- The run's batches, one per file content (a file listed twice in one run is read once).
-SELECT min(batch_id) AS batch_id, sha256 FROM meta.ingested_files WHERE run_id = :run_id
- GROUP BY sha256 ORDER BY 1
-
--- name: all_batches
--- Every file content ever ingested, by its first batch: a forced re-load adds no new lines.
-SELECT min(batch_id) AS batch_id, sha256 FROM meta.ingested_files GROUP BY sha256 ORDER BY 1
-
--- name: clear_references
-DELETE FROM meta.ref_state;
-DELETE FROM meta.ref_make_alias;
-DELETE FROM meta.ref_body_style
-
--- name: copy_states
-COPY meta.ref_state (state_code, state_name) FROM STDIN WITH (FORMAT csv, HEADER true)
-
--- name: copy_make_aliases
-COPY meta.ref_make_alias (alias, make_name) FROM STDIN WITH (FORMAT csv, HEADER true)
-
--- name: copy_body_styles
-COPY meta.ref_body_style (variant, body) FROM STDIN WITH (FORMAT csv, HEADER true)
-
--- name: truncate_staging
-TRUNCATE staging.fact_car_sales, staging.quarantined_sales, staging.dim_make, staging.dim_transmission,
-         staging.dim_state, staging.dim_color, staging.dim_seller
+SELECT DISTINCT c.batch_id, f.sha256 FROM work.chunks c JOIN meta.ingested_files f USING (batch_id)
+ WHERE c.transform_run = :run_id ORDER BY 1
 
 -- name: published_files
 -- The run's files that already have sales, with how many: a file's sale ids are one range of the
--- primary key (its SHA-256 prefix, then the line number; 281474976710655 = 2^48 - 1, the last line).
+-- primary key (its SHA-256 prefix, then the line number: :first_ids and :last_ids, one per file).
 SELECT u.sha, count(*) AS sales
-  FROM unnest(CAST(:source_sha256s AS text[])) AS u (sha)
-  JOIN staging.fact_car_sales f
-    ON f.sale_id BETWEEN rules.sale_uuid(u.sha, 0) AND rules.sale_uuid(u.sha, 281474976710655)
+  FROM unnest(CAST(:source_sha256s AS text[]), CAST(:first_ids AS uuid[]), CAST(:last_ids AS uuid[]))
+       AS u (sha, first_id, last_id)
+  JOIN staging.fact_car_sales f ON f.sale_id BETWEEN u.first_id AND u.last_id
  GROUP BY u.sha
 
 -- name: fact_rows
@@ -51,53 +31,20 @@ SELECT greatest(c.reltuples, s.n_live_tup, 0)::bigint
   FROM pg_class c LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid
  WHERE c.oid = 'staging.fact_car_sales'::regclass
 
--- name: drop_foreign_keys
--- A big publish checks its foreign keys once per constraint, set-based (re-adding a constraint
--- validates it with one join), instead of one trigger call per row and key. Readers never see the
--- table without them: the ALTERs hold an exclusive lock until the transaction commits.
-ALTER TABLE staging.fact_car_sales
-    DROP CONSTRAINT fact_car_sales_make_fk,
-    DROP CONSTRAINT fact_car_sales_transmission_fk,
-    DROP CONSTRAINT fact_car_sales_state_fk,
-    DROP CONSTRAINT fact_car_sales_exterior_color_fk,
-    DROP CONSTRAINT fact_car_sales_interior_color_fk,
-    DROP CONSTRAINT fact_car_sales_seller_fk
+-- name: fact_keys
+-- The fact table's primary and foreign keys as the migrations defined them (single-column keys):
+-- a big publish drops and re-adds exactly these, so a migration is their only definition.
+SELECT c.conname AS name, c.contype AS kind, pg_get_constraintdef(c.oid) AS definition,
+       a.attname AS column_name, c.confrelid::regclass::text AS referenced_table,
+       fa.attname AS referenced_column
+  FROM pg_constraint c
+  JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+  LEFT JOIN pg_attribute fa ON fa.attrelid = c.confrelid AND fa.attnum = c.confkey[1]
+ WHERE c.conrelid = 'staging.fact_car_sales'::regclass AND c.contype IN ('p', 'f')
+ ORDER BY c.contype DESC, c.conname
 
--- name: add_foreign_keys
-ALTER TABLE staging.fact_car_sales
-    ADD CONSTRAINT fact_car_sales_make_fk FOREIGN KEY (make_id) REFERENCES staging.dim_make,
-    ADD CONSTRAINT fact_car_sales_transmission_fk FOREIGN KEY (transmission_id) REFERENCES staging.dim_transmission,
-    ADD CONSTRAINT fact_car_sales_state_fk FOREIGN KEY (state_id) REFERENCES staging.dim_state,
-    ADD CONSTRAINT fact_car_sales_exterior_color_fk FOREIGN KEY (exterior_color_id) REFERENCES staging.dim_color,
-    ADD CONSTRAINT fact_car_sales_interior_color_fk FOREIGN KEY (interior_color_id) REFERENCES staging.dim_color,
-    ADD CONSTRAINT fact_car_sales_seller_fk FOREIGN KEY (seller_id) REFERENCES staging.dim_seller
-
--- name: drop_primary_key
--- A publish that writes most of the table (the first one, a rebuild) builds the primary key once,
--- sorted, after the insert instead of descending it once per row: 0.78 s + 0.23 s instead of 1.42 s
--- for 558,826 sales, 11.6 s + 3.2 s instead of 19.7 s at 10x. Re-adding it checks uniqueness;
--- readers wait on the ALTER's lock until commit, as for the foreign keys.
-ALTER TABLE staging.fact_car_sales DROP CONSTRAINT fact_car_sales_pkey
-
--- name: add_primary_key
-ALTER TABLE staging.fact_car_sales ADD CONSTRAINT fact_car_sales_pkey PRIMARY KEY (sale_id)
-
--- name: analyze_staging
--- After a big publish, once it is committed: statistics for the queries readers run on staging
--- (0.4 s at 558,826 sales, 0.6 s at 10x). Autovacuum would get there, minutes later.
-ANALYZE staging.fact_car_sales, staging.quarantined_sales, staging.dim_make, staging.dim_transmission,
-        staging.dim_state, staging.dim_color, staging.dim_seller
-
--- name: quarantine_reasons
-SELECT reason, count(*) AS lines
-  FROM meta.transform_quarantine, unnest(string_to_array(reasons, ' ')) AS reason
- GROUP BY reason ORDER BY reason
-
--- name: drop_work
-DROP TABLE meta.transform_values, meta.transform_map_vehicle, meta.transform_map_colors,
-           meta.transform_map_state, meta.transform_map_condition, meta.transform_map_seller,
-           meta.transform_map_sale_date, meta.transform_map_money, meta.transform_sales,
-           meta.transform_quarantine
+-- name: forget_chunks
+DELETE FROM work.chunks WHERE transform_run = :run_id
 
 -- name: save_quality
 INSERT INTO meta.quality_results (run_id, check_name, status, blocking, observed, threshold, details)

@@ -1,17 +1,12 @@
--- staging.dim_color: one colour dimension for both roles (exterior and interior) of the run's
--- trusted lines (see dim_make.sql).
+-- staging.dim_color: the colours (both roles: exterior and interior) of the run's trusted lines, as its chunk jobs found them
+-- (work.dimension_rows: a value seen only on quarantined lines has no row there). Idempotent: a
+-- row published before, or found by several chunks, is one row.
+
+-- name: insert
 INSERT INTO staging.dim_color (color_id, color_name)
-SELECT m.color_id, m.color_name
-  FROM (SELECT color_id, color_name, sum(lines) AS lines
-          FROM (SELECT exterior_color_id AS color_id, exterior_color AS color_name, lines
-                  FROM meta.transform_map_colors
-                UNION ALL
-                SELECT interior_color_id, interior_color, lines FROM meta.transform_map_colors) c
-         WHERE color_id IS NOT NULL GROUP BY 1, 2) m
-  LEFT JOIN (SELECT color_id, count(*) AS lines
-               FROM (SELECT exterior_color_id AS color_id FROM meta.transform_quarantine
-                     UNION ALL
-                     SELECT interior_color_id FROM meta.transform_quarantine) c
-              GROUP BY 1) q USING (color_id)
- WHERE m.lines > coalesce(q.lines, 0)
+SELECT DISTINCT id, name FROM work.dimension_rows WHERE transform_run = :run_id AND dimension = 'dim_color'
 ON CONFLICT DO NOTHING
+
+-- name: rows
+-- Every published row, id and natural key: the natural-keys check (checks.py) reads them.
+SELECT color_id AS id, color_name AS name FROM staging.dim_color

@@ -1,10 +1,12 @@
--- staging.dim_make: the canonical makes of the run's trusted lines.
--- A value's trusted lines = its lines (counted in the maps) minus its quarantined lines, so a make
--- seen only on quarantined lines never becomes a dimension row.
+-- staging.dim_make: the canonical makes of the run's trusted lines, as its chunk jobs found them
+-- (work.dimension_rows: a value seen only on quarantined lines has no row there). Idempotent: a
+-- row published before, or found by several chunks, is one row.
+
+-- name: insert
 INSERT INTO staging.dim_make (make_id, make_name)
-SELECT m.make_id, m.make_name
-  FROM (SELECT make_id, make_name, sum(lines) AS lines
-          FROM meta.transform_map_vehicle WHERE make_id IS NOT NULL GROUP BY 1, 2) m
-  LEFT JOIN (SELECT make_id, count(*) AS lines FROM meta.transform_quarantine GROUP BY 1) q USING (make_id)
- WHERE m.lines > coalesce(q.lines, 0)
+SELECT DISTINCT id, name FROM work.dimension_rows WHERE transform_run = :run_id AND dimension = 'dim_make'
 ON CONFLICT DO NOTHING
+
+-- name: rows
+-- Every published row, id and natural key: the natural-keys check (checks.py) reads them.
+SELECT make_id AS id, make_name AS name FROM staging.dim_make

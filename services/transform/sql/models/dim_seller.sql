@@ -1,8 +1,12 @@
--- staging.dim_seller: the canonical sellers of the run's trusted lines (see dim_make.sql).
+-- staging.dim_seller: the canonical sellers of the run's trusted lines, as its chunk jobs found them
+-- (work.dimension_rows: a value seen only on quarantined lines has no row there). Idempotent: a
+-- row published before, or found by several chunks, is one row.
+
+-- name: insert
 INSERT INTO staging.dim_seller (seller_id, seller_name)
-SELECT m.seller_id, m.seller_name
-  FROM (SELECT seller_id, seller_name, sum(lines) AS lines
-          FROM meta.transform_map_seller WHERE seller_id IS NOT NULL GROUP BY 1, 2) m
-  LEFT JOIN (SELECT seller_id, count(*) AS lines FROM meta.transform_quarantine GROUP BY 1) q USING (seller_id)
- WHERE m.lines > coalesce(q.lines, 0)
+SELECT DISTINCT id, name FROM work.dimension_rows WHERE transform_run = :run_id AND dimension = 'dim_seller'
 ON CONFLICT DO NOTHING
+
+-- name: rows
+-- Every published row, id and natural key: the natural-keys check (checks.py) reads them.
+SELECT seller_id AS id, seller_name AS name FROM staging.dim_seller

@@ -1,8 +1,10 @@
--- staging.dim_state: the known states (meta.ref_state) of the run's trusted lines (see dim_make.sql).
+-- staging.dim_state: the known states (reference/states.csv) of the run's trusted lines, with
+-- their names, as its chunk jobs found them (see dim_make.sql).
+
+-- name: insert
 INSERT INTO staging.dim_state (state_id, state_code, state_name)
-SELECT m.state_id, m.state_code, m.state_name
-  FROM (SELECT state_id, state_code, state_name, sum(lines) AS lines
-          FROM meta.transform_map_state WHERE state_id IS NOT NULL GROUP BY 1, 2, 3) m
-  LEFT JOIN (SELECT state_id, count(*) AS lines FROM meta.transform_quarantine GROUP BY 1) q USING (state_id)
- WHERE m.lines > coalesce(q.lines, 0)
+SELECT DISTINCT id, name, detail FROM work.dimension_rows WHERE transform_run = :run_id AND dimension = 'dim_state'
 ON CONFLICT DO NOTHING
+
+-- name: rows
+SELECT state_id AS id, state_code AS name FROM staging.dim_state

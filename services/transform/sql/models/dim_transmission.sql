@@ -1,9 +1,12 @@
--- staging.dim_transmission: the canonical transmissions of the run's trusted lines (see dim_make.sql).
+-- staging.dim_transmission: the canonical transmissions of the run's trusted lines, as its chunk jobs found them
+-- (work.dimension_rows: a value seen only on quarantined lines has no row there). Idempotent: a
+-- row published before, or found by several chunks, is one row.
+
+-- name: insert
 INSERT INTO staging.dim_transmission (transmission_id, transmission_type)
-SELECT m.transmission_id, m.transmission_type
-  FROM (SELECT transmission_id, transmission_type, sum(lines) AS lines
-          FROM meta.transform_map_vehicle WHERE transmission_id IS NOT NULL GROUP BY 1, 2) m
-  LEFT JOIN (SELECT transmission_id, count(*) AS lines FROM meta.transform_quarantine GROUP BY 1) q
-       USING (transmission_id)
- WHERE m.lines > coalesce(q.lines, 0)
+SELECT DISTINCT id, name FROM work.dimension_rows WHERE transform_run = :run_id AND dimension = 'dim_transmission'
 ON CONFLICT DO NOTHING
+
+-- name: rows
+-- Every published row, id and natural key: the natural-keys check (checks.py) reads them.
+SELECT transmission_id AS id, transmission_type AS name FROM staging.dim_transmission
