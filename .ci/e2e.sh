@@ -132,7 +132,7 @@ else
         REDIS_IMAGE=carsales-offline/redis:7
 fi
 
-export POSTGRES_PORT="${E2E_POSTGRES_PORT:-15432}" REDIS_PORT="${E2E_REDIS_PORT:-16379}"
+export POSTGRES_PORT="${E2E_POSTGRES_PORT:-15432}" REDIS_PORT="${E2E_REDIS_PORT:-16379}" UI_PORT="${E2E_UI_PORT:-18080}"
 started=$(date +%s)
 .venv/bin/pytest -m e2e tests/e2e -p no:cacheprovider -s -q
 log "scenario passed in $(($(date +%s) - started)) s"

@@ -1,7 +1,8 @@
 """The container stack started for real, as a user runs it (`make e2e`, through .ci/e2e.sh).
 
 One scenario, in order, on the compose project `carsales-e2e` (its own containers and volumes):
-up --build, the bootstrap's sample run succeeds; scale out; a generated 50k-line file run with
+up --build, the bootstrap's sample run succeeds; one scheduler runs; the web UI (profile ops)
+shows the run; scale out; a generated 50k-line file run with
 `--wait --json` gives the generator's counts; each worker service logs JSON lines with its name
 and the run id; an ingest container killed mid-COPY of a larger file still ends in exact counts
 (restart policy, sweeper, `pipeline retry`); down then up keeps every run and row; down -v
@@ -172,25 +173,46 @@ def generate(directory: Path, name: str, rows: int, seed: int) -> tuple[Path, di
     return path, counts, hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def stage(status: dict, name: str) -> dict:
-    (found,) = [s for s in status["stages"] if s["stage"] == name]
+def _http(url: str) -> str | None:
+    """The page's text, or None while the server does not answer yet."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.read().decode("utf-8")
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return None
+
+
+def stage(status: dict, name: str, task: str = "") -> dict:
+    (found,) = [s for s in status["stages"] if s["stage"] == name and (s["task"] == task or name == "ingest")]
     return found
 
 
+def quarantined(counts: dict) -> int:
+    """Lines the transform must quarantine: no price and date, no market estimate, no VIN (the
+    generator puts each on lines of their own)."""
+    return counts["saledate_blank"] + counts["mmr_blank"] + counts["vin_blank"]
+
+
 def assert_exact(status: dict, counts: dict, attempt: int = 1) -> None:
-    """The run's ingest and transform counts are the generator's (every generated line is a
-    16-field line; only lines without a sale date are quarantined)."""
-    rows, undated = counts["rows"], counts["saledate_blank"]
+    """The run's ingest and transform counts are the generator's: every line lands in raw, and the
+    publish job counts every line once, as a sale or as quarantined."""
+    rows, held = counts["rows"], quarantined(counts)
     assert status["status"] == "succeeded", status
-    ingest, transform = stage(status, "ingest"), stage(status, "transform")
+    ingest, publish = stage(status, "ingest"), stage(status, "transform", "publish")
     assert (ingest["rows_in"], ingest["rows_out"], ingest["rows_rejected"]) == (rows, rows, 0), ingest
     assert ingest["attempt"] == attempt, ingest
-    assert (transform["rows_in"], transform["rows_out"], transform["rows_rejected"]) == (
+    assert (publish["rows_in"], publish["rows_out"], publish["rows_rejected"]) == (
         rows,
-        rows - undated,
-        undated,
-    ), transform
-    assert transform["details"]["repaired_lines"] == counts["vw_shifted"], transform["details"]
+        rows - held,
+        held,
+    ), publish
+    chunks = [s for s in status["stages"] if s["stage"] == "transform" and s["task"].startswith("chunk ")]
+    assert chunks and sum(s["rows_in"] for s in chunks) == rows, chunks
+    expected_repairs = counts.get("vw_split_trim", 0) + counts.get("vw_shifted", 0)
+    assert publish["details"]["repaired_lines"] == expected_repairs, publish["details"]
 
 
 def inspect(container: str, template: str) -> str:
@@ -226,11 +248,13 @@ def data_files():
 
 @pytest.fixture(scope="module")
 def stack():
-    compose("down", "-v", "--remove-orphans", check=False)  # what an interrupted earlier run left
+    compose(
+        "--profile", "ops", "down", "-v", "--remove-orphans", check=False
+    )  # what an interrupted earlier run left
     try:
         yield Stack()
     finally:
-        compose("down", "-v", "--remove-orphans", check=False, timeout=300)
+        compose("--profile", "ops", "down", "-v", "--remove-orphans", check=False, timeout=300)
 
 
 @pytest.mark.timeout(1800)
@@ -282,6 +306,22 @@ def test_the_stack_as_a_user_runs_it(stack: Stack, data_files: Path) -> None:
     assert sample_run in cli("runs").stdout
     lap("sample run succeeded")
 
+    # --- the daily batch's scheduler runs, exactly one ------------------------------------------
+    assert len(running("scheduler")) == 1
+    schedule = wait_until(
+        lambda: (shown := cli_json("schedule"))["schedulers"] and shown, 120, "the scheduler to register"
+    )
+    assert isinstance(schedule["schedulers"], list) and len(schedule["schedulers"]) == 1, schedule
+    assert schedule["landing_dir"] == "/data/landing", schedule
+
+    # --- the web UI (profile ops) shows the sample run ------------------------------------------
+    compose("--profile", "ops", "up", "-d", "ui")
+    ui_port = os.environ.get("UI_PORT", "8080")
+    page = wait_until(lambda: _http(f"http://127.0.0.1:{ui_port}/runs"), 120, "the UI to answer")
+    assert sample_run in page, page[:2000]
+    assert sample_run in _http(f"http://127.0.0.1:{ui_port}/runs/{sample_run}")
+    lap("scheduler and ui")
+
     # --- scale out -------------------------------------------------------------------------------
     compose("up", "-d", "--scale", "ingest=3", "--scale", "transform=2")
     wait_until(
@@ -293,12 +333,9 @@ def test_the_stack_as_a_user_runs_it(stack: Stack, data_files: Path) -> None:
     status = cli_json("run", "--source", f"/data/{data_files.name}/{small.name}", "--wait")
     assert_exact(status, small_counts)
     run_id = status["run_id"]
-    raw, batches, facts, quarantined = stack.file_counts(small_sha)
+    raw, batches, facts, held = stack.file_counts(small_sha)
     assert (raw, batches) == (small_counts["rows"], 1)
-    assert (facts, quarantined) == (
-        small_counts["rows"] - small_counts["saledate_blank"],
-        small_counts["saledate_blank"],
-    )
+    assert (facts, held) == (small_counts["rows"] - quarantined(small_counts), quarantined(small_counts))
     lap("50k run")
 
     # --- each worker service's logs: JSON lines with its name, and the run's id ------------------
@@ -369,12 +406,9 @@ def test_the_stack_as_a_user_runs_it(stack: Stack, data_files: Path) -> None:
         assert stack.wait_run(big_run, ("succeeded", "failed", "cancelled"), 600) == "succeeded"
     status = cli_json("status", big_run)
     assert_exact(status, big_counts, attempt=2)
-    raw, batches, facts, quarantined = stack.file_counts(big_sha)
+    raw, batches, facts, held = stack.file_counts(big_sha)
     assert (raw, batches) == (big_counts["rows"], 1)
-    assert (facts, quarantined) == (
-        big_counts["rows"] - big_counts["saledate_blank"],
-        big_counts["saledate_blank"],
-    )
+    assert (facts, held) == (big_counts["rows"] - quarantined(big_counts), quarantined(big_counts))
     lap("retried run exact")
 
     # The killed replica comes back with `up --scale`; a worker that crashes (its process killed,
@@ -393,7 +427,7 @@ def test_the_stack_as_a_user_runs_it(stack: Stack, data_files: Path) -> None:
 
     # --- down, then up: every run and row is still there -----------------------------------------
     before = stack.totals()
-    compose("down")
+    compose("--profile", "ops", "down")
     assert not containers("ingest")
     compose("up", "-d")
     wait_until(lambda: len(running("setup")) == 1, 300, "the workers after up")
@@ -413,7 +447,7 @@ def test_the_stack_as_a_user_runs_it(stack: Stack, data_files: Path) -> None:
     lap("down/up kept everything")
 
     # --- down -v removes containers, network and volumes -----------------------------------------
-    compose("down", "-v")
+    compose("--profile", "ops", "down", "-v")
     leftovers = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={PROJECT}"],
         capture_output=True,
