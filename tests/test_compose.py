@@ -521,7 +521,9 @@ def test_requirements_are_the_runtime_dependencies_only() -> None:
     ]
     assert {"rq", "redis", "sqlalchemy", "psycopg2-binary", "structlog", "click"} <= set(pins), pins
     assert {"pyarrow", "numpy"} <= set(pins), pins
-    assert not {"pytest", "ruff", "hypothesis", "psutil", "playwright", "fastapi", "uvicorn"} & set(pins), pins
+    assert not {"pytest", "ruff", "hypothesis", "psutil", "playwright", "fastapi", "uvicorn"} & set(pins), (
+        pins
+    )
 
 
 def test_no_dockerfile_needs_a_registry_for_its_frontend() -> None:

@@ -32,6 +32,7 @@ from tests.conftest import (
     run_cli,
     wait_for_run,
 )
+from tests.polling import wait_until
 
 BIG_ROWS = 600_000  # about 93 MB: COPY runs for seconds, long enough to be hit mid-way
 ABANDON_DEADLINE = 120  # the promise: a dead worker's stage is failed in the ledger within 2 minutes
@@ -84,17 +85,6 @@ def status_of(run_id: str) -> dict:
 
 def stage_rows(status: dict, stage: str) -> list[dict]:
     return [s for s in status["stages"] if s["stage"] == stage]
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.2):
-    """Poll `predicate` until it returns something truthy; returns it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def wait_stage(run_id: str, stage: str, statuses: tuple[str, ...], timeout: float = 120) -> dict:

@@ -30,6 +30,8 @@ import psycopg2
 import pytest
 from dotenv import dotenv_values
 
+from tests.polling import wait_until
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,16 +80,6 @@ def cli(*args: str, timeout: float = 900, check: bool = True) -> subprocess.Comp
 def cli_json(*args: str, timeout: float = 900):
     out = cli(*args, "--json", timeout=timeout).stdout
     return json.loads(out[out.index(next(c for c in out if c in "[{")) :])
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class Stack:
