@@ -16,7 +16,7 @@ SELECT s.slot, s.run_id, s.schedule, s.files, r.status, r.error, r.finished_at,
                                 AND coalesce(st.details ->> 'reason', '') <> 'already ingested') AS loaded,
        count(st.task) FILTER (WHERE st.stage = 'ingest'
                                 AND st.details ->> 'reason' = 'already ingested') AS skipped,
-       sum(st.rows_out) FILTER (WHERE st.stage = 'transform') AS sales_published
+       sum(st.rows_out) FILTER (WHERE st.stage = 'transform' AND st.task = 'publish') AS sales_published
   FROM meta.scheduled_runs s
   JOIN meta.pipeline_runs r ON r.run_id = s.run_id
   LEFT JOIN meta.stage_runs st ON st.run_id = s.run_id

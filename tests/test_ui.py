@@ -364,7 +364,8 @@ def test_a_failed_run_names_its_failing_check(workers, engine, data_dir, ui_serv
     assert cells(failing)[1:4] == ["fail", "0.05", "0.01"]
     assert_jobs_as_in_ledger(page, status)
     assert_checks_as_in_ledger(page, status)
-    assert page.locator('#jobs tr[data-stage="transform"] .status').inner_text() == "failed"
+    publish_status = page.locator('#jobs tr[data-stage="transform"][data-task="publish"] .status')
+    assert publish_status.inner_text() == "failed"
     assert visitor.marks("#timeline svg.chart") == len(status["stages"])
 
 

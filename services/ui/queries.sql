@@ -2,8 +2,8 @@
 --
 -- A run's counts come from its ledger rows (meta.stage_runs), whatever jobs its stages had:
 -- the ingest jobs add up the lines read, loaded into raw and rejected; the run's LAST transform
--- job (today the only one; with chunked transforms the publish, which depends on all chunks)
--- reports the sales published and the lines quarantined.
+-- job (the publish, which depends on all chunks) reports the sales published and the lines
+-- quarantined.
 
 -- name: health
 SELECT 1 FROM meta.pipeline_runs LIMIT 1
