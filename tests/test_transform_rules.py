@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -26,11 +27,17 @@ COLUMN_RULES = ("clean_vin", "is_valid_vin", "is_shifted")
 
 
 def rule(function: str, *args):
-    """rules.<function>(args...); a per-row rule gets its arguments as one-row columns."""
+    """rules.<function>(args...); a per-row rule gets its arguments as one-row columns (pandas
+    Series of Arrow-backed strings, as clean.py holds a chunk)."""
     if function in COLUMN_RULES:
-        columns = [pa.array([a], type=pa.string()) for a in args]
-        return getattr(rules, function)(*columns)[0].as_py()
+        columns = [pd.Series([a], dtype=pd.ArrowDtype(pa.string())) for a in args]
+        return py(getattr(rules, function)(*columns)[0])
     return getattr(rules, function)(*args)
+
+
+def py(value):
+    """A pandas scalar as the Python value (pd.NA -> None)."""
+    return None if pd.isna(value) else value
 
 
 def reference(name: str) -> list[dict]:
@@ -344,12 +351,12 @@ def repaired_lines(*lines: str) -> list[dict]:
             "_extra_field": pa.array(extra, type=pa.string()),
         }
     )
-    logical, repaired, codes = clean.repair(raw)
+    logical, repaired, codes = clean.repair(raw.to_pandas(types_mapper=pd.ArrowDtype))
     return [
-        {name: logical[name][i].as_py() for name in HEADER}
+        {name: py(logical[name][i]) for name in HEADER}
         | {
             "repaired": bool(repaired[i]),
-            "repair": codes[i].as_py(),
+            "repair": py(codes[i]),
             "extra_field": extra[i],
             "line_number": i + 2,
         }

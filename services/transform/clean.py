@@ -1,19 +1,23 @@
 """One chunk of raw lines through the rules (rules.py): typed sales, quarantined lines, the
 dimension rows the sales use, and the measures the publish's quality checks need.
 
-Everything here is columnar (pyarrow arrays, numpy masks). A rule on a text field runs once per
-distinct raw value of the chunk (`_Distinct`), and its results are taken back onto the rows by
-index; only the quarantined lines (a handful) are visited one by one, to list their reasons.
+The chunk is a pandas DataFrame of Arrow-backed columns (pd.ArrowDtype: the raw strings stay in
+Arrow buffers, as read). A rule on a text field runs once per distinct raw value of the chunk
+(`_Distinct`: pd.factorize), and its results are taken back onto the rows by their codes; the
+per-row rules use pandas' `.str` methods; only the quarantined lines (a handful) are visited one
+by one, to list their reasons. The results go back to pyarrow tables at the end, for the COPY
+writers (pgbinary.py, CSV).
 """
 
 import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from services.transform import rules
 from shared.dataset import HEADER
@@ -21,6 +25,7 @@ from shared.dataset import HEADER
 UUID = pa.string()  # 32 hex digits: what PostgreSQL's uuid input reads
 MONEY = pa.decimal128(15, 2)
 SALE_DATE = pa.timestamp("us", tz="UTC")
+TEXT = pd.ArrowDtype(pa.string())
 
 # A shifted line's fields from `body` on sit one place right: each logical field is read from the
 # raw field after it (its trim is the raw trim and body, rejoined).
@@ -104,36 +109,47 @@ class Cleaned:
 
 
 class _Distinct:
-    """A column's distinct values (NULL and '' are one value: ''), and each row's index into them."""
+    """A column's distinct values (NULL and '' are one value: ''), and each row's code into them."""
 
-    def __init__(self, column: pa.Array):
-        encoded = pc.fill_null(column, "").dictionary_encode()
-        self.values: list[str] = encoded.dictionary.to_pylist()
-        self.indices = encoded.indices
+    def __init__(self, column: pd.Series):
+        self.codes, uniques = pd.factorize(column.fillna(""))
+        self.values: list[str] = uniques.to_numpy().tolist()
 
-    def map(self, rule: Callable, type_: pa.DataType) -> pa.Array:
+    def take(self, per_value: list, type_: pa.DataType) -> pd.Series:
+        """One result per distinct value, taken back onto the rows."""
+        return pd.Series(pd.array(per_value, dtype=pd.ArrowDtype(type_)).take(self.codes))
+
+    def map(self, rule: Callable, type_: pa.DataType) -> pd.Series:
         """The rule on each distinct value, taken back onto the rows."""
-        return pa.array([rule(v) for v in self.values], type=type_).take(self.indices)
+        return self.take([rule(v) for v in self.values], type_)
 
     def lines(self, mask: np.ndarray | None = None) -> np.ndarray:
         """Lines per distinct value (of the rows in `mask`)."""
-        indices = self.indices.to_numpy(zero_copy_only=False)
-        return np.bincount(indices if mask is None else indices[mask], minlength=len(self.values))
+        return np.bincount(self.codes if mask is None else self.codes[mask], minlength=len(self.values))
 
 
-def _np(array: pa.Array) -> np.ndarray:
-    return np.asarray(array.to_numpy(zero_copy_only=False))
+def _text(rows: int, value: str | None) -> pd.Series:
+    """One value on every row."""
+    return pd.Series(value, index=pd.RangeIndex(rows), dtype=TEXT)
 
 
-def _is_null(array: pa.Array) -> np.ndarray:
-    return _np(pc.is_null(array))
+def _codes(*cases: tuple[pd.Series, str | None]) -> pd.Series:
+    """A code per row: that of the first case whose condition holds, else NULL (taken from the
+    few codes by index, like a rule's results)."""
+    first = np.select([_mask(condition) for condition, _ in cases], range(len(cases)), default=len(cases))
+    return pd.Series(pd.array([code for _, code in cases] + [None], dtype=TEXT).take(first))
+
+
+def _mask(condition: pd.Series) -> np.ndarray:
+    """A condition (NULL = false) as a numpy mask."""
+    return condition.fillna(False).to_numpy(dtype=bool)
 
 
 SHIFTED_16_FIELDS = "shifted_16_fields"
 SPLIT_TRIM_17_FIELDS = "split_trim_17_fields"
 
 
-def repair(raw: pa.Table) -> tuple[dict[str, pa.Array], np.ndarray, pa.Array]:
+def repair(raw: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, pd.Series]:
     """The chunk's lines as logical records, whether each was repaired, and how (a repair code).
 
     A shifted line gets its fields moved back one place and its trim rejoined (`SE PZEV
@@ -141,44 +157,43 @@ def repair(raw: pa.Table) -> tuple[dict[str, pa.Array], np.ndarray, pa.Array]:
     (raw's `_extra_field`, repair `split_trim_17_fields`: the ingest loaded the real file's
     layout); on the 16-field variant (repair `shifted_16_fields`) it is unknown (a 16-field reader
     dropped it)."""
-    fields = {name: raw.column(name).combine_chunks() for name in HEADER}
-    extra = raw.column("_extra_field").combine_chunks()
-    has_extra = pc.is_valid(extra)
-    shifted = pc.or_(has_extra, rules.is_shifted(fields["state"], fields["vin"]))
-    logical = dict(fields)
-    if pc.any(shifted).as_py():
+    fields = raw[list(HEADER)]
+    has_extra = raw["_extra_field"].notna()
+    shifted = (has_extra | rules.is_shifted(fields["state"], fields["vin"])).to_numpy(dtype=bool)
+    logical = fields.copy()
+    if shifted.any():
         # A handful of lines: rejoined one by one (`concat_ws(', ', trim, body)` of the SQL rule).
-        picked = pa.array(np.flatnonzero(_np(shifted)), type=pa.int64())
-        trims, bodies = fields["trim"].take(picked).to_pylist(), fields["body"].take(picked).to_pylist()
+        pairs = fields.loc[shifted, ["trim", "body"]]
         rejoined = [
-            ", ".join(part for part in pair if part is not None) for pair in zip(trims, bodies, strict=True)
+            ", ".join(part for part in pair if not pd.isna(part)) for pair in pairs.itertuples(index=False)
         ]
-        logical["trim"] = pc.replace_with_mask(fields["trim"], shifted, pa.array(rejoined, type=pa.string()))
+        logical["trim"] = fields["trim"].mask(shifted, pd.Series(rejoined, index=pairs.index, dtype=TEXT))
         for name, source in _SHIFTED_FROM.items():
-            logical[name] = pc.if_else(shifted, fields[source], fields[name])
-        logical["saledate"] = pc.if_else(shifted, extra, fields["saledate"])
-    code = pc.if_else(
-        has_extra,
-        pa.scalar(SPLIT_TRIM_17_FIELDS),
-        pc.if_else(shifted, pa.scalar(SHIFTED_16_FIELDS), pa.scalar(None, pa.string())),
-    )
-    return logical, _np(shifted), code
+            logical[name] = fields[name].mask(shifted, fields[source])
+        logical["saledate"] = fields["saledate"].mask(shifted, raw["_extra_field"])
+    code = _codes((has_extra, SPLIT_TRIM_17_FIELDS), (pd.Series(shifted), SHIFTED_16_FIELDS))
+    return logical, shifted, code
 
 
 def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None) -> Cleaned:
     """Clean one chunk: `raw` has _line_number and the 16 raw fields (strings, NULL for a blank)."""
     now = now or dt.datetime.now(dt.UTC)
-    rows = raw.num_rows
-    f, repaired, repair_code = repair(raw)
-    shifted_16 = _np(pc.fill_null(pc.equal(repair_code, SHIFTED_16_FIELDS), False))
-    out: dict[str, pa.Array] = {}
-    reasons: list[pa.Array] = []  # one array of reason codes (or null) per check, in report order
+    frame = raw.to_pandas(types_mapper=pd.ArrowDtype)  # Arrow-backed columns: the buffers as read
+    rows = len(frame)
+    f, repaired, repair_code = repair(frame)
+    shifted_16 = _mask(repair_code == SHIFTED_16_FIELDS)
+    out: dict[str, pd.Series] = {}
+    reasons: list[pd.Series] = []  # one column of reason codes (or NULL) per check, in report order
 
-    def reason(codes: pa.Array) -> None:
+    def reason(codes: pd.Series) -> None:
         reasons.append(codes)
 
+    # Every field a rule reads once per distinct value (all but the VIN and the odometer: nearly
+    # every one of their values is distinct), factorized once.
+    distinct = {name: _Distinct(f[name]) for name in HEADER if name not in ("vin", "odometer")}
+
     # Model year.
-    year = _Distinct(f["year"])
+    year = distinct["year"]
     out["model_year"] = year.map(rules.parse_model_year, pa.int16())
     reason(
         year.map(
@@ -193,28 +208,23 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
 
     # VIN (per row: nearly every value is distinct).
     out["vin"] = rules.clean_vin(f["vin"])
-    blank_vin = pc.equal(pc.fill_null(pc.utf8_trim(f["vin"], " "), ""), "")
-    reason(
-        pc.if_else(
-            rules.is_valid_vin(f["vin"]),
-            pa.scalar(None, pa.string()),
-            pc.if_else(blank_vin, pa.scalar("vin_missing"), pa.scalar("vin_invalid")),
-        )
-    )
+    blank_vin = f["vin"].str.strip(" ").fillna("") == ""
+    valid_vin = rules.is_valid_vin(f["vin"])
+    reason(_codes((valid_vin, None), (blank_vin, "vin_missing"), (~valid_vin, "vin_invalid")))
 
     # Dimensions: the natural key of each raw value, its name-based id.
     dimension_rows: list[tuple[str, str, str, str | None]] = []
     dim_keys: list[tuple[Dimension, _Distinct, list, list]] = []
     for dim in DIMENSIONS:
         for column, source in dim.keys.items():
-            values = _Distinct(f[source])
+            values = distinct[source]
             names = [dim.rule(v) for v in values.values]
             ids = [None if n is None else rules.name_uuid_hex(f"{dim.kind}:{n}") for n in names]
-            out[column] = pa.array(ids, type=UUID).take(values.indices)
+            out[column] = values.take(ids, UUID)
             dim_keys.append((dim, values, names, ids))
             if column == "make_id":
                 make, make_names = values, names
-    state = _Distinct(f["state"])
+    state = distinct["state"]
     reason(
         state.map(
             lambda v: (
@@ -227,14 +237,14 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
     )
 
     # Labels.
-    out["model"] = _Distinct(f["model"]).map(rules.canonical_label, pa.string())
-    out["trim"] = _Distinct(f["trim"]).map(rules.canonical_label, pa.string())
-    body = _Distinct(f["body"])
+    out["model"] = distinct["model"].map(rules.canonical_label, pa.string())
+    out["trim"] = distinct["trim"].map(rules.canonical_label, pa.string())
+    body = distinct["body"]
     body_names = [rules.canonical_body(v) for v in body.values]
-    out["body"] = pa.array(body_names, type=pa.string()).take(body.indices)
+    out["body"] = body.take(body_names, pa.string())
 
     # Condition.
-    condition = _Distinct(f["condition"])
+    condition = distinct["condition"]
     out["condition"] = condition.map(rules.parse_condition, pa.int16())
     reason(
         condition.map(
@@ -249,18 +259,16 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
 
     # Odometer (per row: nearly every value is distinct); the reason only for the few unreadable.
     out["odometer"] = rules.parse_miles_column(f["odometer"])
-    present = pc.not_equal(pc.utf8_trim(f["odometer"], " "), "")
-    unreadable = _np(pc.fill_null(pc.and_(present, pc.is_null(out["odometer"])), False))
-    odometer_codes = pa.nulls(rows, pa.string())
+    present = f["odometer"].str.strip(" ") != ""
+    unreadable = _mask(present & out["odometer"].isna())
+    odometer_codes = _text(rows, None)
     if unreadable.any():
-        values = f["odometer"].filter(pa.array(unreadable)).to_pylist()
-        codes = pa.array(["odometer_" + rules.number_defect(v) for v in values], type=pa.string())
-        odometer_codes = pc.replace_with_mask(odometer_codes, pa.array(unreadable), codes)
+        odometer_codes[unreadable] = ["odometer_" + rules.number_defect(v) for v in f["odometer"][unreadable]]
     reason(odometer_codes)
 
     # Prices.
     for column, source, code in (("mmr", "mmr", "mmr"), ("selling_price", "sellingprice", "selling_price")):
-        money = _Distinct(f[source])
+        money = distinct[source]
         out[column] = money.map(rules.parse_money, MONEY)
         reason(
             money.map(
@@ -278,67 +286,64 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
         )
 
     # Seller: its reason (the seller dimension's id is computed above).
-    reason(
-        pc.if_else(pc.is_null(out["seller_id"]), pa.scalar("seller_missing"), pa.scalar(None, pa.string()))
-    )
+    reason(_codes((out["seller_id"].isna(), "seller_missing")))
 
     # Sale date.
-    sale_date = _Distinct(f["saledate"])
+    sale_date = distinct["saledate"]
     parsed = [rules.parse_sale_date(v) for v in sale_date.values]
-    out["sale_date"] = pa.array(parsed, type=SALE_DATE).take(sale_date.indices)
-    date_codes = pa.array(
+    out["sale_date"] = sale_date.take(parsed, SALE_DATE)
+    date_codes = sale_date.take(
         [
             ("sale_date_unparseable" if rules.clean_text(v) is not None else "sale_date_missing")
             if d is None
             else (None if rules.sale_date_plausible(d, now) else "sale_date_out_of_range")
             for v, d in zip(sale_date.values, parsed, strict=True)
         ],
-        type=pa.string(),
-    ).take(sale_date.indices)
+        pa.string(),
+    )
     # Only the 16-field variant may lack its sale date: a 16-field reader dropped it.
-    unknown_date = pc.and_(pc.equal(date_codes, "sale_date_missing"), pa.array(shifted_16))
-    reason(pc.if_else(unknown_date, pa.scalar(None, pa.string()), date_codes))
+    unknown_date = _mask(date_codes == "sale_date_missing") & shifted_16
+    reason(date_codes.mask(unknown_date))
 
     # Keys and lineage.
-    lines = raw.column("_line_number").combine_chunks()
-    out["sale_id"] = rules.sale_uuids(lineage.source_sha256, _np(lines))
-    out["repaired"] = pa.array(repaired)
+    lines = frame["_line_number"]
+    out["sale_id"] = pd.Series(
+        pd.arrays.ArrowExtensionArray(rules.sale_uuids(lineage.source_sha256, lines.to_numpy(np.int64)))
+    )
+    out["repaired"] = pd.Series(repaired, dtype=pd.ArrowDtype(pa.bool_()))
     out["repair"] = repair_code
-    out["run_id"] = pa.repeat(pa.scalar(uuid.UUID(lineage.run_id).hex, UUID), rows)
-    out["source_sha256"] = pa.repeat(pa.scalar(lineage.source_sha256, pa.string()), rows)
+    out["run_id"] = _text(rows, uuid.UUID(lineage.run_id).hex)
+    out["source_sha256"] = _text(rows, lineage.source_sha256)
     out["line_number"] = lines
 
-    untrusted = np.zeros(rows, dtype=bool)
-    for codes in reasons:
-        untrusted |= ~_is_null(codes)
+    checked = pd.concat(reasons, axis=1, ignore_index=True)
+    untrusted = checked.notna().any(axis=1).to_numpy(dtype=bool)
     trusted = ~untrusted
 
-    sales = pa.table({name: out[name] for name in SALES_COLUMNS}).filter(pa.array(trusted))
+    sales = pd.DataFrame({name: out[name] for name in SALES_COLUMNS})[trusted]
 
     # Quarantined lines: their raw values as loaded, lineage and every reason.
-    bad = np.flatnonzero(untrusted)
-    reason_lists = [[] for _ in bad]
+    bad = checked[untrusted]
+    reason_lists = [[code for code in codes if not pd.isna(code)] for codes in bad.itertuples(index=False)]
     reason_counts: dict[str, int] = {}
-    for codes in reasons:
-        taken = codes.take(pa.array(bad, type=pa.int64())).to_pylist()
-        for found, code in zip(reason_lists, taken, strict=True):
-            if code is not None:
-                found.append(code)
-                reason_counts[code] = reason_counts.get(code, 0) + 1
-    picked = pa.array(bad, type=pa.int64())
-    quarantine = pa.table(
+    for codes in bad.items():
+        for code in codes[1].dropna():
+            reason_counts[code] = reason_counts.get(code, 0) + 1
+    quarantine = pd.DataFrame(
         {
-            "sale_id": out["sale_id"].take(picked),
-            "source_sha256": out["source_sha256"].take(picked),
-            "line_number": lines.take(picked),
-            "run_id": out["run_id"].take(picked),
-            "batch_id": pa.repeat(pa.scalar(lineage.batch_id, pa.int64()), len(bad)),
-            "source_file": pa.repeat(pa.scalar(lineage.source_file, pa.string()), len(bad)),
-            **{name: raw.column(name).combine_chunks().take(picked) for name in HEADER},
-            "extra_field": raw.column("_extra_field").combine_chunks().take(picked),
-            "repaired": out["repaired"].take(picked),
-            "repair": repair_code.take(picked),
-            "reasons": pa.array(["{" + ",".join(r) + "}" for r in reason_lists], type=pa.string()),
+            "sale_id": out["sale_id"][untrusted],
+            "source_sha256": out["source_sha256"][untrusted],
+            "line_number": lines[untrusted],
+            "run_id": out["run_id"][untrusted],
+            "batch_id": pd.Series(lineage.batch_id, index=bad.index, dtype=pd.ArrowDtype(pa.int64())),
+            "source_file": pd.Series(lineage.source_file, index=bad.index, dtype=TEXT),
+            **{name: frame[name][untrusted] for name in HEADER},
+            "extra_field": frame["_extra_field"][untrusted],
+            "repaired": out["repaired"][untrusted],
+            "repair": repair_code[untrusted],
+            "reasons": pd.Series(
+                ["{" + ",".join(r) + "}" for r in reason_lists], index=bad.index, dtype=TEXT
+            ),
         }
     )
 
@@ -351,63 +356,54 @@ def clean_chunk(raw: pa.Table, lineage: Lineage, now: dt.datetime | None = None)
                 seen.add((dim.table, name))
                 detail = dim.detail(name) if dim.detail else None
                 dimension_rows.append((dim.table, ids[index], name, detail))
-    dimensions = pa.table(
-        {
-            key: pa.array([row[i] for row in dimension_rows], type=pa.string())
-            for i, key in enumerate(("dimension", "id", "name", "detail"))
-        }
-    )
+    dimensions = pd.DataFrame(dimension_rows, columns=["dimension", "id", "name", "detail"], dtype=TEXT)
 
     return Cleaned(
-        sales=sales,
-        quarantine=quarantine,
-        dimension_rows=dimensions,
-        metrics=_metrics(sales, rows, repaired, shifted_16, _np(pc.is_valid(repair_code)) & ~shifted_16, now),
+        sales=_arrow(sales),
+        quarantine=_arrow(quarantine),
+        dimension_rows=_arrow(dimensions),
+        metrics=_metrics(sales, rows, repaired, shifted_16, _mask(repair_code.notna()) & ~shifted_16, now),
         fixed=_fixed(make, make_names, body, body_names, dim_keys, condition),
         reasons=reason_counts,
     )
 
 
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    """A cleaned frame as the pyarrow table the COPY writers read (its Arrow columns, no copy)."""
+    return pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata()
+
+
 def _metrics(
-    sales: pa.Table, lines: int, repaired: np.ndarray, shifted_16: np.ndarray, split_trim: np.ndarray, now
+    sales: pd.DataFrame, lines: int, repaired: np.ndarray, shifted_16: np.ndarray, split_trim: np.ndarray, now
 ) -> dict:
     """What the publish's quality checks measure, for this chunk (they add up over the chunks)."""
     from services.transform import checks
 
-    def count(mask) -> int:
-        return int(pc.sum(pc.cast(pc.fill_null(mask, False), pa.int64())).as_py() or 0)
+    def count(mask: pd.Series) -> int:
+        return int(_mask(mask).sum())
 
-    null = {name: pc.is_null(sales.column(name)) for name in sales.column_names}
-    sale_date = sales.column("sale_date")
-    required = ("vin", "state_id", "seller_id", "mmr", "selling_price", "model_year")
-    required_null = pc.is_null(sales.column("vin"))
-    for name in required[1:]:
-        required_null = pc.or_(required_null, null[name])
-    not_16_fields = pc.invert(pc.fill_null(pc.equal(sales.column("repair"), SHIFTED_16_FIELDS), False))
-    required_null = pc.or_(required_null, pc.and_(null["sale_date"], not_16_fields))
-    earliest = pa.scalar(rules.EARLIEST_SALE, SALE_DATE)
-    latest = pa.scalar(now + dt.timedelta(days=1), SALE_DATE)
-    out_of_range = pc.or_(pc.less(sale_date, earliest), pc.greater_equal(sale_date, latest))
-    low = pa.scalar(checks.SUSPICIOUS_PRICE, MONEY)
-    first, last = pc.min_max(sale_date).values()
+    null = sales.isna()
+    sale_date = sales["sale_date"]
+    required = ["vin", "state_id", "seller_id", "mmr", "selling_price", "model_year"]
+    not_16_fields = ~_mask(sales["repair"] == SHIFTED_16_FIELDS)
+    required_null = null[required].any(axis=1) | (null["sale_date"] & not_16_fields)
+    out_of_range = (sale_date < rules.EARLIEST_SALE) | (sale_date >= now + dt.timedelta(days=1))
+    low = Decimal(checks.SUSPICIOUS_PRICE)
+    dates = sale_date.dropna()
     metrics = {
         "lines": lines,
-        "trusted": sales.num_rows,
-        "quarantined": lines - sales.num_rows,
+        "trusted": len(sales),
+        "quarantined": lines - len(sales),
         "repaired": int(repaired.sum()),
         "repaired_split_trim": int(split_trim.sum()),
         "required_null": count(required_null),
         "sale_date_out_of_range": count(out_of_range),
-        "first_sale_date": first.as_py(),
-        "last_sale_date": last.as_py(),
-        "suspicious_prices": count(
-            pc.or_(pc.less(sales.column("selling_price"), low), pc.less(sales.column("mmr"), low))
-        ),
+        "first_sale_date": dates.min().to_pydatetime() if len(dates) else None,
+        "last_sale_date": dates.max().to_pydatetime() if len(dates) else None,
+        "suspicious_prices": count((sales["selling_price"] < low) | (sales["mmr"] < low)),
         "suspicious_odometers": count(
-            pc.or_(
-                pc.less_equal(sales.column("odometer"), checks.SUSPICIOUS_ODOMETER_LOW),
-                pc.greater_equal(sales.column("odometer"), checks.SUSPICIOUS_ODOMETER_HIGH),
-            )
+            (sales["odometer"] <= checks.SUSPICIOUS_ODOMETER_LOW)
+            | (sales["odometer"] >= checks.SUSPICIOUS_ODOMETER_HIGH)
         ),
     }
     for name, column in MISSING.items():

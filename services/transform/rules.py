@@ -2,8 +2,8 @@
 
 Each rule has its own unit tests in tests/test_transform_rules.py. A chunk job (clean.py) applies
 the rules on text fields once per distinct raw value and maps the results back onto the rows, so a
-rule is plain Python on one value; the per-row rules (VIN, odometer) take a whole column and are
-vectorized with pyarrow.
+rule is plain Python on one value; the per-row rules (VIN, odometer) take a whole column (a pandas
+Series of Arrow-backed strings) and are vectorized with pandas' `.str` methods.
 
 A rule returns None for a missing value (blank, `—`) and for a value it cannot read; clean.py tells
 the two apart (present but None after the rule = a defect with a reason code). A NULL field and an
@@ -21,8 +21,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 REFERENCE = Path(__file__).with_name("reference")
 
@@ -272,30 +272,40 @@ def number_defect(value: str) -> str:
 
 
 # --- per-row rules, vectorized ---------------------------------------------------------------------
+# These take whole columns (pandas Series of Arrow-backed strings, as clean.py holds a chunk) and
+# use the `.str` accessor, which runs each step over the Arrow buffers without a Python loop.
 
 
-def is_shifted(state: pa.Array, vin: pa.Array) -> pa.Array:
+def byte_length(values: pd.Series) -> pd.Series:
+    """Each value's length in bytes as loaded (PostgreSQL's octet_length): its length in characters
+    where the text is ASCII (nearly every value), its UTF-8 encoding measured for the rest."""
+    lengths = values.str.len()
+    wide = ~values.str.isascii().fillna(True).astype(bool)
+    if wide.any():
+        lengths[wide] = values[wide].map(lambda text: len(text.encode()))
+    return lengths
+
+
+def is_shifted(state: pd.Series, vin: pd.Series) -> pd.Series:
     """A shifted line (the unquoted comma of `SE PZEV w/ Connectivity, Navitgation`): every field
     from body on moved one place right, so the state field holds the 17-character VIN and the VIN
     field does not. Fields are measured in bytes as loaded (a state code is 2, a VIN 17)."""
-    state_is_vin = pc.fill_null(pc.equal(pc.binary_length(state), 17), False)
-    vin_is_vin = pc.fill_null(pc.equal(pc.binary_length(vin), 17), False)
-    return pc.and_(state_is_vin, pc.invert(vin_is_vin))
+    state_is_vin = (byte_length(state) == 17).fillna(False)
+    vin_is_vin = (byte_length(vin) == 17).fillna(False)
+    return state_is_vin & ~vin_is_vin
 
 
-def clean_vin(vin: pa.Array) -> pa.Array:
+def clean_vin(vin: pd.Series) -> pd.Series:
     """VIN: upper case (the file writes it in lower case), trimmed; blank becomes null."""
-    cleaned = pc.ascii_upper(pc.utf8_trim(vin, " "))  # a VIN with other letters is invalid anyway
-    return pc.if_else(pc.equal(cleaned, ""), pa.scalar(None, pa.string()), cleaned)
+    cleaned = vin.str.strip(" ").str.upper()  # a VIN with other letters is invalid anyway
+    return cleaned.mask((cleaned == "").fillna(False))
 
 
-def is_valid_vin(vin: pa.Array) -> pa.Array:
-    """A VIN is trustworthy only as 17 letters and digits (blanks around it allowed)."""
-    trimmed = pc.utf8_trim(vin, " ")
-    valid = pc.and_(
-        pc.equal(pc.binary_length(trimmed), 17), pc.match_substring_regex(vin, r"^\s*[A-Za-z0-9]+\s*$")
-    )
-    return pc.fill_null(valid, False)
+def is_valid_vin(vin: pd.Series) -> pd.Series:
+    """A VIN is trustworthy only as 17 letters and digits (blanks around it allowed). The pattern
+    admits ASCII only, so its length in characters is its length in bytes."""
+    valid = (vin.str.strip(" ").str.len() == 17) & vin.str.contains(r"^\s*[A-Za-z0-9]+\s*$", regex=True)
+    return valid.fillna(False)
 
 
 _MILES = re.compile(r"[ \t\n\r\f\v]*[0-9]+[ \t\n\r\f\v]*")
@@ -311,13 +321,11 @@ def parse_miles(value: str | None) -> int | None:
     return miles if miles < 10**9 else None
 
 
-def parse_miles_column(values: pa.Array) -> pa.Array:
+def parse_miles_column(values: pd.Series) -> pd.Series:
     """parse_miles for every row (nearly every odometer value is distinct): digits with blanks
     around them, at most 9 significant digits."""
-    trimmed = pc.utf8_trim(values, _ASCII_SPACES)
-    significant = pc.utf8_ltrim(trimmed, "0")
-    readable = pc.and_(
-        pc.match_substring_regex(trimmed, "^[0-9]+$"), pc.less_equal(pc.utf8_length(significant), 9)
-    )
-    digits = pc.if_else(pc.equal(significant, ""), pa.scalar("0"), significant)
-    return pc.cast(pc.if_else(readable, digits, pa.scalar(None, pa.string())), pa.int32())
+    trimmed = values.str.strip(_ASCII_SPACES)
+    significant = trimmed.str.lstrip("0")
+    readable = (trimmed.str.contains("^[0-9]+$", regex=True) & (significant.str.len() <= 9)).fillna(False)
+    digits = significant.mask((significant == "").fillna(False), "0")
+    return digits.where(readable).astype(pd.ArrowDtype(pa.int32()))
