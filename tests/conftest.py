@@ -199,6 +199,28 @@ def hold_raw():
         holder.close()  # ends the transaction: the lock is released
 
 
+@contextlib.contextmanager
+def database_before_migration(version: str):
+    """A scratch database set up as it was before migration `version` existed (every migration
+    older than it applied, none from it on), dropped afterwards; yields its URL. For upgrade tests:
+    put data in it, then `migrate.migrate(url, ...)` applies `version` and everything after it."""
+    from unittest import mock
+
+    import structlog
+
+    from services.setup import migrate
+
+    name = f"carsales_upgrade_{uuid.uuid4().hex[:8]}"
+    url = f"{PG_BASE}/{name}"
+    older = [m for m in migrate.migrations() if m.version < version]
+    try:
+        with mock.patch.object(migrate, "migrations", lambda: older):
+            migrate.migrate(url, {}, structlog.get_logger())
+        yield url
+    finally:
+        _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def descendants(pid: int) -> list[int]:
     """All live descendants of a process (the RQ work horse, the scheduler)."""
     try:

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PIPELINE, run_cli
+from tests.conftest import PIPELINE, database_before_migration, run_cli
 
 
 def _objects(engine):
@@ -120,7 +120,7 @@ def test_setup_refuses_a_database_that_is_not_utf8():
         _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_upgrading_raw_to_batch_partitions_keeps_every_loaded_row(monkeypatch):
+def test_upgrading_raw_to_batch_partitions_keeps_every_loaded_row():
     """A database set up before migration 0005 (raw.car_prices one table, lineage on every row)
     keeps every row and its lineage when raw becomes partitioned by batch, and loads new batches
     into partitions of their own afterwards."""
@@ -132,15 +132,8 @@ def test_upgrading_raw_to_batch_partitions_keeps_every_loaded_row(monkeypatch):
 
     from services.ingest import partition
     from services.setup import migrate
-    from tests.conftest import PG_BASE, _psql_admin
 
-    name = f"carsales_upgrade_{uuid.uuid4().hex[:8]}"
-    url = f"{PG_BASE}/{name}"
-    log = structlog.get_logger()
-    every_migration = migrate.migrations()
-    try:
-        monkeypatch.setattr(migrate, "migrations", lambda: [m for m in every_migration if m.version < "0005"])
-        migrate.migrate(url, {}, log)
+    with database_before_migration("0005") as url:
         conn = psycopg2.connect(url)
         with conn, conn.cursor() as cur:
             for source_file, makes in (("old-1.csv", ("Kia", "Ford")), ("old-2.csv", ("BMW",))):
@@ -165,10 +158,11 @@ def test_upgrading_raw_to_batch_partitions_keeps_every_loaded_row(monkeypatch):
                     "WHERE f.batch_id = %s",
                     (batch_id, list(makes), batch_id),
                 )
-        monkeypatch.undo()
-        result = migrate.migrate(url, {}, log)
+        result = migrate.migrate(url, {}, structlog.get_logger())
         # 0005 and every migration after it (later ones leave raw.car_prices as 0005 made it).
-        assert result.applied == [f"{m.version}_{m.name}" for m in every_migration if m.version >= "0005"]
+        assert result.applied == [
+            f"{m.version}_{m.name}" for m in migrate.migrations() if m.version >= "0005"
+        ]
         assert result.applied[0] == "0005_raw_batch_partitions"
         with conn, conn.cursor() as cur:
             cur.execute(
@@ -206,11 +200,9 @@ def test_upgrading_raw_to_batch_partitions_keeps_every_loaded_row(monkeypatch):
                 ("raw.car_prices_before_batches", 3, 0),
             ]
         conn.close()
-    finally:
-        _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_upgrading_to_the_extra_field_names_the_repairs_published_before(monkeypatch):
+def test_upgrading_to_the_extra_field_names_the_repairs_published_before():
     """Migration 0006 on a database with published sales: every repaired sale and quarantined line
     so far was a 16-field one (17-field lines were rejected), and says so."""
     import uuid
@@ -219,15 +211,8 @@ def test_upgrading_to_the_extra_field_names_the_repairs_published_before(monkeyp
     import structlog
 
     from services.setup import migrate
-    from tests.conftest import PG_BASE, _psql_admin
 
-    name = f"carsales_upgrade_{uuid.uuid4().hex[:8]}"
-    url = f"{PG_BASE}/{name}"
-    log = structlog.get_logger()
-    every_migration = migrate.migrations()
-    try:
-        monkeypatch.setattr(migrate, "migrations", lambda: [m for m in every_migration if m.version < "0006"])
-        migrate.migrate(url, {}, log)
+    with database_before_migration("0006") as url:
         conn = psycopg2.connect(url)
         state, seller = uuid.uuid4(), uuid.uuid4()
         with conn, conn.cursor() as cur:
@@ -246,8 +231,7 @@ def test_upgrading_to_the_extra_field_names_the_repairs_published_before(monkeyp
                 "source_file, repaired, reasons) VALUES ('ab', 4, %s, 1, 'a.csv', true, '{mmr_missing}')",
                 (str(uuid.uuid4()),),
             )
-        monkeypatch.undo()
-        assert "0006_raw_extra_field" in migrate.migrate(url, {}, log).applied
+        assert "0006_raw_extra_field" in migrate.migrate(url, {}, structlog.get_logger()).applied
         with conn, conn.cursor() as cur:
             cur.execute("SELECT line_number, repaired, repair FROM staging.fact_car_sales ORDER BY 1")
             assert cur.fetchall() == [(2, False, None), (3, True, "shifted_16_fields")]
@@ -258,8 +242,6 @@ def test_upgrading_to_the_extra_field_names_the_repairs_published_before(monkeyp
                     "UPDATE staging.fact_car_sales SET repair = 'split_trim_17_fields' WHERE NOT repaired"
                 )
         conn.close()
-    finally:
-        _psql_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_setups_of_several_databases_on_one_server_at_once_all_succeed():
