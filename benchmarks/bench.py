@@ -18,12 +18,16 @@ recreated; Redis db 14, flushed; files in benchmarks/scratch/):
    CPU seconds per stage: in the worker processes (their work horses included) and in the
    PostgreSQL backends serving them (harness.CpuMeter); the transform's wall time split into its
    plan, its chunk jobs (the parallel part) and its publish (the serial part).
-4. scaling: the file cut into 4 parts, ingested with 1 and then with 2 ingest workers
+4. transform floor: right after ours, on the run the last of them published,
+   benchmarks/transform_floor.sql: one parallel read of the run's raw lines into an unlogged table,
+   and the published facts written again into a logged copy of the fact table (INSERT ... SELECT);
+   the floor is the two added up: what any transform of the run pays at the least.
+5. scaling: the file cut into 4 parts, ingested with 1 and then with 2 ingest workers
    (a fresh database each time); the ingest stage's wall time is first job start to last job end.
    At 1x, also the whole file with 1 and then 2 transform workers (the transform's wall time).
 
 Other engineers' processes share this machine, and noise only ever adds time, so every timed step
-is repeated (--repeat: 3 at 1x and 1 at larger scales by default; the cheap floor at least 3 times)
+is repeated (--repeat: 3 at 1x and 1 at larger scales by default; the cheap floors at least 3 times)
 and the best time is reported; peak RSS is the largest seen in any repeat. Each timed step starts
 after a CHECKPOINT, so it does not pay for the previous step's dirty pages. The load of the machine
 (load average, CPU pressure) is recorded at the start and the end.
@@ -54,7 +58,7 @@ import report
 
 BASE_LINES = 558_837  # data lines of the real car_prices.csv
 PARTS = 4  # the file is cut into this many parts for the scaling measurement
-FLOOR_REPEATS = 3  # the floor is cheap and noisy, so it is always timed at least 3 times
+FLOOR_REPEATS = 3  # the floors are cheap and noisy, so they are always timed at least 3 times
 NAIVE_SKIP_SECONDS = 60  # naive at 1x slower than this would take over 10 minutes at 10x
 RESULTS = harness.ROOT / "benchmarks" / "results"
 
@@ -125,6 +129,28 @@ def measure_floor(path: Path, repeat: int) -> dict:
         "unlogged_seconds": best(unlogged),
         "logged_seconds": best(logged),
         "samples": {"unlogged": [round(s, 3) for s in unlogged], "logged": [round(s, 3) for s in logged]},
+    }
+
+
+def measure_transform_floor(ours: dict, repeat: int) -> dict:
+    """The transform floor on what the last measured run left in the database (measure_ours's runs
+    end there; the next step drops the database): best read + best logged write."""
+    if not ours["transform_included"]:
+        return {"skipped": "no transform stage in the repository yet"}
+    last = ours["runs"][-1]
+    if last["status"] != "succeeded":
+        return {"skipped": f"the last measured run failed ({last['error']}): nothing published to read"}
+    log(f"transform floor: benchmarks/transform_floor.sql on run {last['run_id']}, {repeat} time(s) each")
+    found = harness.time_transform_floor(repeat)
+    read, write = best(found["samples"]["read"]), best(found["samples"]["write"])
+    return {
+        "read_seconds": read,
+        "write_seconds": write,
+        "seconds": round(read + write, 3),
+        "raw_lines": found["raw_lines"],
+        "facts": found["facts"],
+        "fact_bytes": found["fact_bytes"],
+        "samples": {step: [round(s, 3) for s in values] for step, values in found["samples"].items()},
     }
 
 
@@ -302,7 +328,8 @@ def naive_decision(scale: int, naive_mode: str, base: dict | None) -> str | None
 def measure_scale(
     scale: int, repeat: int, naive_mode: str, base: dict | None = None, transform_workers: int = 1
 ) -> dict:
-    """Everything at one scale: sample, floor, ours, scaling, naive (last: it is the slowest)."""
+    """Everything at one scale: sample, floor, ours, transform floor, scaling, naive (last: it is
+    the slowest)."""
     lines = BASE_LINES * scale
     path = harness.SCRATCH / f"car_prices_{scale}x.csv"
     log(f"=== {scale}x: generating {lines:,} lines into {path.relative_to(harness.ROOT)}")
@@ -310,6 +337,7 @@ def measure_scale(
     result = {"scale": scale, "lines": lines, "repeats": repeat, "sample": sample}
     result["floor"] = measure_floor(path, max(repeat, FLOOR_REPEATS))
     result["ours"] = measure_ours(path, scale, repeat, transform_workers)
+    result["transform_floor"] = measure_transform_floor(result["ours"], max(repeat, FLOOR_REPEATS))
     result["scaling"] = measure_scaling(path, scale, repeat)
     if scale == 1 and harness.transform_available():
         result["transform_scaling"] = measure_transform_scaling(path, scale, repeat)

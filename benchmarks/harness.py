@@ -1,5 +1,6 @@
 """The moving parts of the benchmark: the scratch database and Redis db, the sample file, the floor
-COPY, the naive baseline as a subprocess, and real pipeline runs through the queue with real workers.
+COPY, the transform floor, the naive baseline as a subprocess, and real pipeline runs through the
+queue with real workers.
 
 Everything here works on the scratch database `carsales_bench` and Redis db 14 only; bench.py
 decides what to measure and in which order.
@@ -23,6 +24,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from shared.dataset import HEADER, SPLIT_TRIMS
+from shared.sqlfile import load_dbapi_queries
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
@@ -32,6 +34,7 @@ NAIVE = str(ROOT / "benchmarks" / "naive.py")
 SCRATCH = ROOT / "benchmarks" / "scratch"
 LOG_DIR = SCRATCH / "logs"
 TRANSFORM_JOB = ROOT / "services" / "transform" / "job.py"
+TRANSFORM_FLOOR_SQL = ROOT / "benchmarks" / "transform_floor.sql"
 
 # BENCH_PG_PORT: another server on this host (e.g. one started with the compose file's settings).
 PG_HOST, PG_PORT, PG_USER = "127.0.0.1", int(os.environ.get("BENCH_PG_PORT", "5432")), "postgres"
@@ -200,6 +203,38 @@ def time_floor_copy(path: Path, logged: bool) -> float:
         raise BenchError(f"psql \\copy into {table} failed: {proc.stderr.strip()}")
     sql(f"DROP TABLE {table}")  # keep autovacuum from working on it during the next step
     return seconds
+
+
+# --- transform floor: what any transform pays at the least ----------------------------------------
+
+
+def time_transform_floor(repeat: int) -> dict:
+    """benchmarks/transform_floor.sql on the run published in the bench database: the counts of its
+    warming read and the seconds of each timed block (read, write), `repeat` times each, every time
+    after its `before_` block (which ends in a CHECKPOINT). Its scratch tables are dropped on any exit.
+
+    One connection in autocommit mode, as psql runs the file: `prepare` sets jit off for the session,
+    and each block commits on its own (psql commits each statement; every timed block is one)."""
+    queries = load_dbapi_queries(TRANSFORM_FLOOR_SQL)
+    conn = psycopg2.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=BENCH_DB)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(queries["prepare"], {})
+            cur.execute(queries["warm"], {})
+            raw_lines, facts, fact_bytes = cur.fetchone()
+            samples: dict[str, list[float]] = {"read": [], "write": []}
+            for step, seconds in samples.items():
+                for _ in range(repeat):
+                    cur.execute(queries[f"before_{step}"], {})
+                    started = time.perf_counter()
+                    cur.execute(queries[step], {})
+                    seconds.append(time.perf_counter() - started)
+    finally:
+        conn.close()
+        # a connection of its own: the one above may have died mid-statement
+        sql(queries["cleanup"])
+    return {"raw_lines": raw_lines, "facts": facts, "fact_bytes": int(fact_bytes), "samples": samples}
 
 
 # --- naive: the original pandas method, one subprocess per phase -----------------------------------
