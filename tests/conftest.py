@@ -141,11 +141,14 @@ def clean_db(engine):
     import sqlalchemy as sa
 
     with engine.begin() as conn:
-        # Batch partitions go with their batches (their names would come back with the batch ids).
+        # Batch partitions go with their batches (their names would come back with the batch ids),
+        # the fact table's with their files, and the sales tables of runs never published.
         partitions = conn.execute(
             sa.text(
                 "SELECT quote_ident(schemaname) || '.' || quote_ident(tablename) FROM pg_tables "
-                "WHERE schemaname = 'raw' AND tablename LIKE 'car\\_prices\\_b%'"
+                "WHERE (schemaname = 'raw' AND tablename LIKE 'car\\_prices\\_b%') "
+                "OR (schemaname = 'staging' AND tablename LIKE 'fact\\_car\\_sales\\_%') "
+                "OR (schemaname = 'work' AND tablename LIKE 'sales\\_%')"
             )
         ).scalars()
         for partition in partitions:

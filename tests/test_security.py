@@ -121,7 +121,7 @@ def test_analyst_reads_staging_and_nothing_else(engine):
                 "raw.rejected_lines",
                 "meta.pipeline_runs",
                 "meta.stage_runs",
-                "work.sales",
+                "work.quarantine",
                 "work.chunks",
             ):
                 with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="permission denied"):

@@ -223,12 +223,13 @@ def test_upgrading_to_the_extra_field_names_the_repairs_published_before():
                     "INSERT INTO staging.fact_car_sales (sale_id, vin, state_id, mmr, selling_price, "
                     "sale_date, seller_id, model_year, repaired, run_id, source_sha256, line_number) "
                     "VALUES (%s, '3VWD17AJ3FM227143', %s, 1, 1, CASE WHEN %s THEN NULL ELSE now() END, "
-                    "%s, 2015, %s, %s, 'ab', %s)",
+                    "%s, 2015, %s, %s, repeat('ab', 32), %s)",
                     (str(uuid.uuid4()), str(state), repaired, str(seller), repaired, str(uuid.uuid4()), line),
                 )
             cur.execute(
                 "INSERT INTO staging.quarantined_sales (source_sha256, line_number, run_id, batch_id, "
-                "source_file, repaired, reasons) VALUES ('ab', 4, %s, 1, 'a.csv', true, '{mmr_missing}')",
+                "source_file, repaired, reasons) "
+                "VALUES (repeat('ab', 32), 4, %s, 1, 'a.csv', true, '{mmr_missing}')",
                 (str(uuid.uuid4()),),
             )
         assert "0006_raw_extra_field" in migrate.migrate(url, {}, structlog.get_logger()).applied
@@ -241,6 +242,65 @@ def test_upgrading_to_the_extra_field_names_the_repairs_published_before():
                 cur.execute(
                     "UPDATE staging.fact_car_sales SET repair = 'split_trim_17_fields' WHERE NOT repaired"
                 )
+        conn.close()
+
+
+def test_upgrading_to_0010_moves_every_file_s_sales_into_a_partition_of_its_own():
+    """The sales published before migration 0010 keep every value, each file's in its partition
+    (named after the file, bounded by its sale id range), readable by the analyst; the foreign
+    and primary keys hold on the partitioned table."""
+    import uuid
+
+    import psycopg2
+    import structlog
+
+    from services.setup import migrate
+    from services.transform import rules, work
+
+    with database_before_migration("0010") as url:
+        conn = psycopg2.connect(url)
+        state, seller = uuid.uuid4(), uuid.uuid4()
+        files = {"a" * 64: (2, 3), "b" * 64: (2,)}  # a's ids of the SQL transform's days: random
+        with conn, conn.cursor() as cur:
+            cur.execute("INSERT INTO staging.dim_state VALUES (%s, 'CA', 'California')", (str(state),))
+            cur.execute("INSERT INTO staging.dim_seller VALUES (%s, 'kia motors')", (str(seller),))
+            for sha, lines in files.items():
+                for line in lines:
+                    cur.execute(
+                        "INSERT INTO staging.fact_car_sales (sale_id, vin, state_id, mmr, selling_price, "
+                        "sale_date, seller_id, model_year, run_id, source_sha256, line_number) "
+                        "VALUES (%s, '3VWD17AJ3FM227143', %s, 1, %s, now(), %s, 2015, %s, %s, %s)",
+                        (
+                            str(rules.sale_uuid(sha, line)),
+                            str(state),
+                            line,
+                            str(seller),
+                            str(uuid.uuid4()),
+                            sha,
+                            line,
+                        ),
+                    )
+        assert "0010_fact_partitions" in migrate.migrate(url, {}, structlog.get_logger()).applied
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT tableoid::regclass::text, sale_id, source_sha256, line_number, selling_price"
+                " FROM staging.fact_car_sales ORDER BY 3, 4"
+            )
+            assert cur.fetchall() == [
+                (f"staging.{work.fact_partition(sha)}", str(rules.sale_uuid(sha, line)), sha, line, line)
+                for sha, lines in sorted(files.items())
+                for line in lines
+            ]
+            cur.execute(
+                "SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.relname = %s",
+                (work.fact_partition("a" * 64),),
+            )
+            first, end = work.sale_id_range("a" * 64)
+            assert cur.fetchone()[0] == f"FOR VALUES FROM ('{first}') TO ('{end}')"
+            with pytest.raises(psycopg2.errors.ForeignKeyViolation):
+                cur.execute("UPDATE staging.fact_car_sales SET seller_id = %s", (str(uuid.uuid4()),))
+        with conn, conn.cursor() as cur, pytest.raises(psycopg2.errors.UniqueViolation):
+            cur.execute("INSERT INTO staging.fact_car_sales SELECT * FROM staging.fact_car_sales LIMIT 1")
         conn.close()
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from services.ingest import partition
 from services.ingest.reader import is_split_trim
-from services.transform import checks, job, rules
+from services.transform import checks, job, rules, work
 from shared import ledger
 from shared.dataset import HEADER, HEADER_LINE
 from tests.conftest import GOOD, ROOT, VW_SHIFTED, run_cli
@@ -606,22 +606,18 @@ def test_a_blocking_check_failure_publishes_nothing_and_fails_the_run_naming_the
     # The chunks' work is kept for a `pipeline retry` (nothing of it is readable by analysts), and is
     # the run's only: no table of the old in-transaction work is left anywhere.
     assert scalar(engine, "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'transform\\_%'") == 0
-    kept = scalar(engine, "SELECT count(*) FROM work.sales WHERE transform_run = :r", r=bad.run_id)
-    assert kept == 95
+    sha = scalar(engine, "SELECT sha256 FROM meta.ingested_files WHERE run_id = :r", r=bad.run_id)
+    kept = ".".join(work.sales(bad.run_id, sha).strings)  # the run's sales table of its file
+    assert scalar(engine, f"SELECT count(*) FROM {kept}") == 95  # noqa: S608 (hex digits)
 
 
-@pytest.mark.parametrize("revalidate", [True, False], ids=["keys-revalidated", "per-row-triggers"])
-def test_a_sale_without_its_dimension_row_fails_the_foreign_key_check(clean_db, monkeypatch, revalidate):
-    """A bug that leaves a dimension row out is caught by a check, whichever way the foreign keys are
-    checked (re-validated for a big publish, per-row triggers for a small one): nothing published."""
+def test_a_sale_without_its_dimension_row_fails_the_foreign_key_check(clean_db, monkeypatch):
+    """A bug that leaves a dimension row out is caught by a check when the file's sales table is
+    attached (ATTACH validates the foreign keys): nothing published, the check names the count."""
     engine = clean_db
     transform(engine, ingest(engine, [GOOD] * 200).run_id)
     before = snapshot(engine)
     batch = ingest(engine, [line(seller="a seller nobody knew")] * 100)
-    monkeypatch.setattr(job, "FK_REVALIDATE_SHARE", 0.0 if revalidate else 1.0)
-    revalidations = []
-    real = job._add_foreign_keys
-    monkeypatch.setattr(job, "_add_foreign_keys", lambda *args: revalidations.append(1) or real(*args))
     monkeypatch.setitem(job.DIMENSIONS, "dim_seller", sa.text("SELECT 1"))  # the bug
 
     with pytest.raises(
@@ -629,34 +625,42 @@ def test_a_sale_without_its_dimension_row_fails_the_foreign_key_check(clean_db, 
     ):
         transform(engine, batch.run_id)
 
-    assert bool(revalidations) is revalidate
     assert snapshot(engine) == before
     assert quality(engine, batch.run_id)["foreign_keys_resolve"]["status"] == "fail"
+    assert stage_of(engine, batch.run_id)["status"] == "failed"
 
 
-def test_the_primary_key_is_rebuilt_or_kept_and_always_holds(clean_db, monkeypatch):
-    """A publish writing most of the fact table builds its primary key after the insert (sorted,
-    once); a small one inserts through it. Either way the key is there afterwards and holds. A big
-    publish leaves fresh statistics behind it (ANALYZE after the commit)."""
+def test_each_file_is_one_partition_and_the_primary_key_holds_across_them(clean_db):
+    """A new file's sales table is attached as its own partition of the fact table, and analyzed
+    after the commit; a forced re-load of a published file attaches nothing and adds nothing. The
+    primary key holds over every partition, and no sales table is left in work."""
     engine = clean_db
-    key = "SELECT count(*) FROM pg_constraint WHERE conname = 'fact_car_sales_pkey' AND contype = 'p'"
+    partitions = "SELECT count(*) FROM pg_inherits WHERE inhparent = 'staging.fact_car_sales'::regclass"
     analyzed = (
-        "SELECT analyze_count FROM pg_stat_user_tables WHERE relid = 'staging.fact_car_sales'::regclass"
+        "SELECT coalesce(sum(analyze_count), 0) FROM pg_stat_user_tables"
+        " WHERE schemaname = 'staging' AND relname = :partition"
     )
-    for share, name, rebuilt in ((0.0, "big.csv", True), (1.0, "small.csv", False)):
-        monkeypatch.setattr(job, "PK_REBUILD_SHARE", share)  # the table's size is an estimate
-        monkeypatch.setattr(job, "FK_REVALIDATE_SHARE", share)
-        batch = ingest(engine, [GOOD] * (300 if rebuilt else 10), source_file=name)
-        analyses = scalar(engine, analyzed)
+    small = [line(vin=f"1ftfw1ef{n:09d}") for n in range(10)]
+    for name, lines, attached in (
+        ("big.csv", [GOOD] * 300, 1),
+        ("small.csv", small, 1),
+        ("again.csv", small, 0),
+    ):
+        batch = ingest(engine, lines, source_file=name)
         transform(engine, batch.run_id)
-        assert stage_of(engine, batch.run_id)["details"]["primary_key_rebuilt"] is rebuilt
-        assert scalar(engine, key) == 1
-        assert scalar(engine, analyzed) - analyses == (1 if rebuilt else 0)
+        details = stage_of(engine, batch.run_id)["details"]
+        assert details["partitions_attached"] == attached
+        assert details["sales_inserted"] == (len(lines) if attached else 0)
+        if attached:
+            assert scalar(engine, analyzed, partition=work.fact_partition(batch.sha256)) >= 1
+    assert scalar(engine, partitions) == 2
     assert scalar(engine, "SELECT count(*) FROM staging.fact_car_sales") == 310
-    with pytest.raises(sa.exc.IntegrityError, match="fact_car_sales_pkey"), engine.begin() as conn:
+    with pytest.raises(sa.exc.IntegrityError, match="fact_car_sales_.*pkey"), engine.begin() as conn:
         conn.execute(
             sa.text("INSERT INTO staging.fact_car_sales SELECT * FROM staging.fact_car_sales LIMIT 1")
         )
+    leftovers = "SELECT count(*) FROM pg_tables WHERE schemaname = 'work' AND tablename LIKE 'sales%'"
+    assert scalar(engine, leftovers) == 0
 
 
 def test_a_make_left_by_an_older_alias_list_fails_natural_keys_until_a_rebuild(clean_db):

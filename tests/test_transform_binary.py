@@ -1,7 +1,8 @@
 """The chunk jobs' binary COPY (services/transform/pgbinary.py) writes what the CSV COPY writes.
 
-Every type of work.sales, NULLs in each nullable column, the largest prices, non-ASCII and empty
-text: PostgreSQL reads both forms into a table each, and the two tables hold the same rows.
+Every type of the fact table (a run's sales tables have its layout), NULLs in each nullable
+column, the largest prices, non-ASCII and empty text: PostgreSQL reads both forms into a table
+each, and the two tables hold the same rows.
 """
 
 import datetime as dt
@@ -16,7 +17,7 @@ import pyarrow.csv as pacsv
 from services.transform import clean, pgbinary
 from shared import config
 
-COLUMNS = {"transform_run": "uuid", "chunk": "int4", **clean.SALES_COLUMNS}
+COLUMNS = clean.SALES_COLUMNS
 TYPES = {
     "uuid": pa.string(),
     "text": pa.string(),
@@ -48,7 +49,7 @@ def rows() -> pa.Table:
     table = {}
     for i, (name, pg_type) in enumerate(COLUMNS.items()):
         column = list(values[pg_type])
-        if name not in ("transform_run", "chunk", "sale_id", "line_number", "repaired"):
+        if name not in ("sale_id", "line_number", "repaired"):
             column[i % 3] = None  # a NULL in a different row for each nullable column
         table[name] = pa.array(column, type=TYPES[pg_type])
     return pa.table(table)
@@ -61,8 +62,8 @@ def test_binary_copy_reads_back_as_the_csv_copy(engine):
     try:
         with conn.cursor() as cur:
             # the same columns and types, without the NOT NULL constraints (NULLs are written too)
-            cur.execute("CREATE TEMP TABLE by_binary AS SELECT * FROM work.sales WITH NO DATA")
-            cur.execute("CREATE TEMP TABLE by_csv AS SELECT * FROM work.sales WITH NO DATA")
+            cur.execute("CREATE TEMP TABLE by_binary AS SELECT * FROM staging.fact_car_sales WITH NO DATA")
+            cur.execute("CREATE TEMP TABLE by_csv AS SELECT * FROM staging.fact_car_sales WITH NO DATA")
             binary = b"".join(pgbinary.copy_binary(table, list(COLUMNS.values()), rows=2))
             cur.copy_expert(f"COPY by_binary ({columns}) FROM STDIN WITH (FORMAT binary)", io.BytesIO(binary))
             text = io.BytesIO()

@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from psycopg2 import sql
 from sqlalchemy.engine import Connection
 
-from services.transform import checks, clean, marts, pgbinary, rules, work
+from services.transform import checks, clean, marts, pgbinary, work
 from shared import ledger, queues
 from shared.dataset import HEADER
 from shared.db import act_as_pipeline, xact_lock
@@ -59,19 +59,11 @@ CHUNK = _queries(SQL / "chunk.sql")
 PUBLISH = _queries(SQL / "publish.sql")
 CHECKS_PUBLISHED = _queries(SQL / "checks" / "published.sql")
 QUARANTINE = _queries(SQL / "models" / "quarantined_sales.sql")
+# The lines of the run's files that have a partition already, added to it (the others are attached).
 FACTS = sa.text((SQL / "models" / "fact_car_sales.sql").read_text(encoding="utf-8"))
 # Each dimension's model: `insert` (from the chunks' work.dimension_rows) and `rows` (what it holds).
 MODELS = {d.table: _queries(SQL / "models" / f"{d.table}.sql") for d in clean.DIMENSIONS}
 DIMENSIONS = {table: model["insert"] for table, model in MODELS.items()}
-
-# Drop the fact table's foreign keys for the publish (and re-add them, validated by one join each)
-# when the run writes more than this share of the table's rows; below it, the per-row trigger
-# checks of a small run cost less than validating the whole table. See docs/transform.md.
-FK_REVALIDATE_SHARE = 0.05
-# Build the primary key after the insert when the publish writes more than this share of the
-# table's rows (rebuilding it sorts the whole table; below it, inserting into it costs less).
-PK_REBUILD_SHARE = 0.5
-LAST_LINE = 2**48 - 1  # the largest line number a sale id holds
 
 
 class _Blocked(Exception):
@@ -130,15 +122,16 @@ def _plan(ctx: StageContext, run_id: str, rebuild: bool) -> None:
     with ctx.engine.begin() as conn:
         act_as_pipeline(conn)  # the work partitions belong to `pipeline`, whoever runs the worker
         batches = conn.execute(PLAN["all_batches" if rebuild else "run_batches"], {"run_id": run_id}).all()
-        chunks = []
+        chunks, files = [], []
         for batch in batches:
             if not batch.rows_loaded:
                 continue
+            files.append(batch.sha256)
             pages = conn.execute(PLAN["batch_pages"], {"batch_id": batch.batch_id}).scalar() or 0
             count = max(1, min(math.ceil(batch.rows_loaded / size), pages))
             for i in range(count):
                 chunks.append((batch.batch_id, pages * i // count, pages * (i + 1) // count))
-        work.create(_cursor(conn), run_id)
+        work.create(conn, run_id, files)
         for number, (batch_id, first, end) in enumerate(chunks, start=1):
             params = {"run_id": run_id, "chunk": number, "batch_id": batch_id, "first_page": first}
             conn.execute(PLAN["insert_chunk"], {**params, "end_page": end})
@@ -189,8 +182,9 @@ def transform_chunk(ctx: StageContext, run_id: str, task: str) -> None:
                 # again, so only a retry can find rows of its own (from a ledger edited by hand);
                 # the first attempt spares the scan of the run's partition it would cost.
                 conn.execute(CHUNK["forget_chunk"], {"run_id": run_id, "chunk": number})
+                work.forget_sales(conn, run_id, spec.sha256, raw.column("_line_number").to_pylist())
+            _copy_sales(conn, work.copy_sales_statement(conn, run_id, spec.sha256), cleaned.sales)
             for name, table in (
-                ("copy_sales", cleaned.sales),
                 ("copy_quarantine", cleaned.quarantine),
                 ("copy_dimension_rows", cleaned.dimension_rows),
             ):
@@ -259,20 +253,23 @@ def _csv(table: pa.Table, rows: int = 16_384):
         yield out.getvalue()
 
 
+def _copy_sales(conn: Connection, copy: str, table: pa.Table) -> None:
+    """COPY a chunk's sales into its file's sales table in PostgreSQL's binary format (its uuids,
+    timestamps and numerics cost the server far less to read than their text)."""
+    if not table.num_rows:
+        return
+    pieces = pgbinary.copy_binary(table, list(clean.SALES_COLUMNS.values()))
+    _cursor(conn).copy_expert(copy, _Stream(pieces), size=1 << 16)
+
+
 def _copy_in(conn: Connection, statement: str, table: pa.Table, run_id: str, chunk: int) -> None:
-    """COPY a chunk's rows (with its run and number in front) into a work table: work.sales in
-    PostgreSQL's binary format (its uuids, timestamps and numerics cost the server far less to read
-    than their text), the small tables as CSV."""
+    """COPY a chunk's small tables (with its run and number in front) into the work tables, as CSV."""
     if not table.num_rows:
         return
     table = table.add_column(0, "chunk", pa.repeat(pa.scalar(chunk, pa.int32()), table.num_rows))
     run = pa.repeat(pa.scalar(uuid.UUID(run_id).hex, pa.string()), table.num_rows)
     table = table.add_column(0, "transform_run", run)
-    if statement == "copy_sales":
-        pieces = pgbinary.copy_binary(table, ["uuid", "int4", *clean.SALES_COLUMNS.values()])
-    else:
-        pieces = _csv(table)
-    _cursor(conn).copy_expert(str(CHUNK[statement]), _Stream(pieces), size=1 << 16)
+    _cursor(conn).copy_expert(str(CHUNK[statement]), _Stream(_csv(table)), size=1 << 16)
 
 
 # --- 3. publish ------------------------------------------------------------------------------------
@@ -282,11 +279,6 @@ def _copy_in(conn: Connection, statement: str, table: pa.Table, run_id: str, chu
 def publish_run(ctx: StageContext, run_id: str, task: str = queues.PUBLISH_TASK) -> None:
     """Check the chunks' results and publish the run to staging, atomically."""
     steps = _Steps(ctx.log)
-    with ctx.engine.connect() as conn:
-        rebuild = conn.execute(
-            sa.text("SELECT kind FROM meta.pipeline_runs WHERE run_id = :r"), {"r": run_id}
-        )
-        rebuild = rebuild.scalar() == "rebuild"
     published: dict = {}
     try:
         with ctx.engine.connect() as conn, conn.begin():
@@ -294,6 +286,7 @@ def publish_run(ctx: StageContext, run_id: str, task: str = queues.PUBLISH_TASK)
                 xact_lock(conn, LOCK)
             act_as_pipeline(conn)
             conn.execute(PUBLISH["settings"])
+            rebuild = conn.execute(PUBLISH["run_kind"], {"run_id": run_id}).scalar() == "rebuild"
             batches = conn.execute(PUBLISH["run_batches"], {"run_id": run_id}).all()
             if not batches:
                 if rebuild:
@@ -312,7 +305,7 @@ def publish_run(ctx: StageContext, run_id: str, task: str = queues.PUBLISH_TASK)
             # Held until commit: a `pipeline cancel` from now on waits for the publish to end.
             if ledger.lock_run_status(conn, run_id) == "cancelled":
                 raise RunCancelled(f"run {run_id} was cancelled before its transform published anything")
-            published = _publish(conn, steps, run_id, shas, metrics, rebuild)
+            published = _publish(conn, steps, run_id, shas, rebuild)
             with steps.step("checks_published"):
                 results += _check_published(conn, batch_ids, shas, published)
             with steps.step("marts"):  # the marts from the facts just written, with their checks
@@ -342,7 +335,7 @@ def publish_run(ctx: StageContext, run_id: str, task: str = queues.PUBLISH_TASK)
         with ctx.engine.begin() as conn:
             _save_quality(conn, run_id, blocked.results)
         raise QualityCheckFailed(str(blocked)) from None
-    _after_commit(ctx, run_id, analyze=published.get("foreign_keys_revalidated", False))
+    _after_commit(ctx, run_id, analyze=bool(published.get("partitions_attached")))
 
 
 def _add_up(chunks) -> tuple[dict, dict, dict]:
@@ -367,108 +360,80 @@ def _add_up(chunks) -> tuple[dict, dict, dict]:
 
 
 def _truncate_staging(conn: Connection) -> None:
+    """Empty staging for a rebuild: the fact table's partitions go (every file is attached again)."""
+    work.drop_fact_partitions(conn)
     tables = ["fact_car_sales", "quarantined_sales", *MODELS]
-    conn.execute(
-        sa.text(
-            sql.SQL("TRUNCATE {}")
-            .format(sql.SQL(", ").join(sql.Identifier("staging", t) for t in tables))
-            .as_string(_cursor(conn))
-        )
-    )
+    names = sql.SQL(", ").join(sql.Identifier("staging", t) for t in tables)
+    _cursor(conn).execute(sql.SQL("TRUNCATE {}").format(names))
 
 
-def _alter_facts(conn: Connection, actions: list[sql.Composable]) -> None:
-    """One ALTER TABLE of the fact table (one lock) with the given actions."""
-    _cursor(conn).execute(
-        sql.SQL("ALTER TABLE staging.fact_car_sales {}").format(sql.SQL(", ").join(actions))
-    )
+def _file_sales(conn: Connection, shas: list[str]) -> dict[str, int]:
+    """The sales staging holds of each of the files (only those that have any): a file's sale ids
+    are one key range, looked up in its partition."""
+    ranges = [work.sale_id_range(sha) for sha in shas]
+    params = {"source_sha256s": shas, "first_ids": [r[0] for r in ranges], "end_ids": [r[1] for r in ranges]}
+    return dict(conn.execute(PUBLISH["published_files"], params).all())
 
 
-def _drop(key) -> sql.Composable:
-    return sql.SQL("DROP CONSTRAINT {}").format(sql.Identifier(key.name))
+def _publish(conn: Connection, steps: _Steps, run_id: str, shas: list[str], rebuild: bool) -> dict:
+    """Write the dimensions, facts and quarantine; returns what was written (and unresolved keys).
 
-
-def _add(key) -> sql.Composable:
-    # The definition as the catalog prints it (pg_get_constraintdef): the migration's, unchanged.
-    return sql.SQL("ADD CONSTRAINT {} {}").format(sql.Identifier(key.name), sql.SQL(key.definition))
-
-
-def _publish(
-    conn: Connection, steps: _Steps, run_id: str, shas: list[str], metrics: dict, rebuild: bool
-) -> dict:
-    """Write the dimensions, facts and quarantine; returns what was written (and unresolved keys)."""
+    A file without a partition gets its sales table attached as its partition: the sales were
+    written once, by the chunks. A file with one (a forced re-load of its content, or a run that
+    published the same content since this one was planned) adds only the lines its partition lacks,
+    if any, from that table."""
     if rebuild:
         with steps.step("truncate"):
             _truncate_staging(conn)
-    # Sales of the run's files published before (a forced re-load, a retry): only new files add rows.
-    published_before = dict(
-        conn.execute(
-            PUBLISH["published_files"],
-            {
-                "source_sha256s": shas,
-                "first_ids": [str(rules.sale_uuid(sha, 0)) for sha in shas],
-                "last_ids": [str(rules.sale_uuid(sha, LAST_LINE)) for sha in shas],
-            },
-        ).all()
-    )
-    new_rows = metrics["trusted"] if set(shas) - set(published_before) else 0
-    # Emptied above in a rebuild (the statistics would still show the rows until commit).
-    existing = 0 if rebuild else conn.execute(PUBLISH["fact_rows"]).scalar()
-    revalidate = new_rows > FK_REVALIDATE_SHARE * (existing + new_rows)
-    rebuild_key = new_rows > PK_REBUILD_SHARE * (existing + new_rows)
-    keys = conn.execute(PUBLISH["fact_keys"]).all()
-    primary = [k for k in keys if k.kind == "p"]
-    foreign = [k for k in keys if k.kind == "f"]
-    published: dict = {
-        "foreign_keys_revalidated": revalidate,
-        "primary_key_rebuilt": rebuild_key,
-        "sales_before": sum(published_before.values()),
-    }
+    before = _file_sales(conn, shas)
+    partitioned = set(conn.execute(work.QUERIES["fact_partitions"]).scalars().all())
+    to_add = [sha for sha in shas if work.fact_partition(sha) in partitioned]
+    published: dict = {"sales_before": sum(before.values()), "partitions_attached": 0}
+    work.create_run_sales_view(conn, run_id, shas)
     with steps.step("dimensions") as counted:
         for name, statement in DIMENSIONS.items():
             counted[name] = published[f"{name}_inserted"] = conn.execute(
                 statement, {"run_id": run_id}
             ).rowcount
-    if revalidate:
-        _alter_facts(conn, [_drop(k) for k in foreign])
-    else:  # checked first: the per-row triggers would raise at the first bad key, naming no check
-        published["unresolved_keys"] = _unresolved_keys(conn, run_id, foreign)
-    if rebuild_key:
-        _alter_facts(conn, [_drop(k) for k in primary])
-    with steps.step("fact_car_sales") as counted:
-        params = {"run_id": run_id, "published_sha256s": list(published_before)}
-        inserted = 0 if published.get("unresolved_keys") else conn.execute(FACTS, params).rowcount
-        counted["rows"] = published["sales_inserted"] = inserted
-    if rebuild_key:
-        with steps.step("primary_key"):
-            _alter_facts(conn, [_add(k) for k in primary])
-    if revalidate:
-        with steps.step("foreign_keys"):
-            published["unresolved_keys"] = _add_foreign_keys(conn, run_id, foreign)
-    # The facts are written: what is derived from them in the same transaction goes here.
-    with steps.step("quarantined_sales") as counted:
-        counted["released"] = published["quarantine_released"] = conn.execute(
-            QUARANTINE["release"], {"run_id": run_id, "source_sha256s": shas}
+    with steps.step("quarantine_released") as counted:  # lines quarantined before, trusted now
+        counted["rows"] = published["quarantine_released"] = conn.execute(
+            QUARANTINE["release"], {"source_sha256s": shas}
         ).rowcount
+    with steps.step("fact_car_sales") as counted:
+        inserted = 0
+        try:
+            # The foreign keys are checked as the rows arrive: by one join each for an attached
+            # table (ATTACH validates them), by per-row triggers for the lines added to a partition.
+            with conn.begin_nested():
+                if to_add:
+                    inserted += conn.execute(FACTS, {"published_sha256s": to_add}).rowcount
+                for sha in shas:
+                    if sha not in to_add:
+                        inserted += work.attach(conn, run_id, sha)
+                        published["partitions_attached"] += 1
+            published["unresolved_keys"] = 0
+        except (sa.exc.IntegrityError, psycopg2.IntegrityError) as error:  # through SQLAlchemy or not
+            if not isinstance(getattr(error, "orig", error), psycopg2.errors.ForeignKeyViolation):
+                raise
+            inserted = published["partitions_attached"] = 0
+            published["unresolved_keys"] = _unresolved_keys(conn, _foreign_keys(conn))
+        counted["rows"] = published["sales_inserted"] = inserted
+        counted["attached"] = published["partitions_attached"]
+    with steps.step("quarantined_sales") as counted:
         counted["rows"] = published["quarantine_inserted"] = conn.execute(
             QUARANTINE["insert"], {"run_id": run_id}
         ).rowcount
+    conn.execute(PUBLISH["drop_run_sales"])
     return published
 
 
-def _add_foreign_keys(conn: Connection, run_id: str, foreign: list) -> int:
-    """Re-add the fact table's foreign keys, validated set-based; the unresolved keys if that fails."""
-    try:
-        with conn.begin_nested():
-            _alter_facts(conn, [_add(k) for k in foreign])
-        return 0
-    except psycopg2.IntegrityError:  # raised by the driver's cursor (_alter_facts)
-        return _unresolved_keys(conn, run_id, foreign)
+def _foreign_keys(conn: Connection) -> list:
+    return conn.execute(PUBLISH["fact_foreign_keys"]).all()
 
 
-def _unresolved_keys(conn: Connection, run_id: str, foreign: list) -> int:
-    """The run's sales whose dimension keys have no dimension row: one left join per foreign key of
-    the fact table, as the catalog lists them."""
+def _unresolved_keys(conn: Connection, foreign: list) -> int:
+    """The run's sales (pg_temp.run_sales) whose dimension keys have no dimension row: one left
+    join per foreign key of the fact table, as the catalog lists them."""
     counts, joins = [], []
     for i, key in enumerate(foreign):
         alias = sql.Identifier(f"d{i}")
@@ -486,19 +451,19 @@ def _unresolved_keys(conn: Connection, run_id: str, foreign: list) -> int:
         )
     if not counts:
         return 0
-    query = sql.SQL("SELECT {} FROM work.sales s {} WHERE s.transform_run = %(run_id)s").format(
+    query = sql.SQL("SELECT {} FROM pg_temp.run_sales s {}").format(
         sql.SQL(" + ").join(counts), sql.SQL(" ").join(joins)
     )
     cur = _cursor(conn)
-    cur.execute(query, {"run_id": run_id})
+    cur.execute(query)
     return cur.fetchone()[0]
 
 
 def _check_published(
     conn: Connection, batch_ids: list[int], shas: list[str], published: dict
 ) -> list[checks.QualityResult]:
-    """The run's files now hold the sales they held before plus the ones just inserted (a file's
-    sales are one key range: counted before the insert, only for files published before)."""
+    """The run's files now hold the sales counted in staging after the write (a file's sales are
+    one key range), and the lines quarantined."""
     raw_lines, split_trim_lines = conn.execute(CHECKS_PUBLISHED["raw_lines"], {"batch_ids": batch_ids}).one()
     quarantined = conn.execute(CHECKS_PUBLISHED["quarantined_lines"], {"source_sha256s": shas}).scalar()
     dimension_rows = {table: conn.execute(model["rows"]).all() for table, model in MODELS.items()}
@@ -510,8 +475,9 @@ def _check_published(
 
 
 def _after_commit(ctx: StageContext, run_id: str, analyze: bool) -> None:
-    """Once the run is published and succeeded: fresh statistics after a big publish, and the run's
-    work partitions dropped. A failure here is only logged."""
+    """Once the run is published and succeeded: fresh statistics after a partition was attached
+    (autovacuum analyzes a new partition, never the partitioned table), and the run's work tables
+    dropped. A failure here is only logged."""
     started = time.perf_counter()
     try:
         with ctx.engine.connect() as conn:
@@ -523,7 +489,7 @@ def _after_commit(ctx: StageContext, run_id: str, analyze: bool) -> None:
                 conn.execute(sa.text(statement.as_string(_cursor(conn))))
                 conn.commit()
             act_as_pipeline(conn)
-            work.drop(_cursor(conn), run_id)
+            work.drop(conn, run_id)
             conn.commit()
     except sa.exc.SQLAlchemyError as exc:
         ctx.log.warning("after the publish: cleanup failed", error=str(exc).splitlines()[0])

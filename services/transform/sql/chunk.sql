@@ -1,4 +1,5 @@
--- A chunk job's statements: read its raw lines, replace its rows in the work tables. Loaded by job.py.
+-- A chunk job's statements: read its raw lines, replace its rows in the work tables. Loaded by job.py
+-- (the COPY of its sales names its file's sales table: composed in work.py).
 
 -- name: chunk
 SELECT c.batch_id, c.first_page, c.end_page, f.run_id, f.source_file, f.sha256
@@ -17,16 +18,9 @@ COPY (SELECT _line_number, year, make, model, "trim", body, transmission, vin, s
   TO STDOUT WITH (FORMAT csv)
 
 -- name: forget_chunk
--- A retried chunk redoes its own rows only.
-DELETE FROM work.sales WHERE transform_run = :run_id AND chunk = :chunk;
+-- A retried chunk redoes its own rows only (its sales: work.forget_sales).
 DELETE FROM work.quarantine WHERE transform_run = :run_id AND chunk = :chunk;
 DELETE FROM work.dimension_rows WHERE transform_run = :run_id AND chunk = :chunk
-
--- name: copy_sales
-COPY work.sales (transform_run, chunk, sale_id, make_id, model, "trim", body, transmission_id, vin,
-                 state_id, condition, odometer, exterior_color_id, interior_color_id, mmr, selling_price,
-                 sale_date, seller_id, model_year, repaired, run_id, source_sha256, line_number, repair)
-FROM STDIN WITH (FORMAT binary)
 
 -- name: copy_quarantine
 COPY work.quarantine (transform_run, chunk, sale_id, source_sha256, line_number, run_id, batch_id,

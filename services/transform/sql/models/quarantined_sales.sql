@@ -4,9 +4,10 @@
 -- line that is now trusted (after a rule change) leaves the quarantine (see release below).
 
 -- name: release
+-- pg_temp.run_sales: the run's sales tables (services/transform/work.py).
 DELETE FROM staging.quarantined_sales q
- USING work.sales s
- WHERE s.transform_run = :run_id AND q.source_sha256 = ANY (:source_sha256s)
+ USING pg_temp.run_sales s
+ WHERE q.source_sha256 = ANY (:source_sha256s)
    AND q.source_sha256 = s.source_sha256 AND q.line_number = s.line_number
 
 -- name: insert
