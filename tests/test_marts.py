@@ -314,3 +314,29 @@ def test_the_analyst_reads_the_marts_and_cannot_write_them(workers, engine, data
                 cur.execute("DELETE FROM marts.daily_sales")
     finally:
         conn.close()
+
+
+def test_an_incremental_refresh_joins_its_keys_however_many_there_are(workers, engine, data_dir):
+    """The models match the facts to the run's keys with a hash join: with the keys too many for
+    work_mem (a big second file), a test of the form `:full OR key IN (SELECT ...)` became a
+    nested loop over every fact and every key, which never ended on 5.6 million sales."""
+    sample = data_dir / "sample.csv"
+    shutil.copy(SAMPLE, sample)
+    workers.start_all()
+    first = run("run", "--source", str(sample))
+    assert first["status"] == "succeeded", first
+    params = {**marts.PARAMS, "run_id": first["run_id"], "full": False}
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL work_mem = '64kB'"))  # every key set is too big now
+        conn.execute(marts.REFRESH["scope"], params)
+        assert conn.execute(sa.text("SELECT count(*) FROM pg_temp.marts_scope")).scalar() > 1_000
+        for model in marts.MODELS:
+            for statement in ("delete", "insert"):
+                plan = "\n".join(
+                    conn.execute(
+                        sa.text("EXPLAIN " + marts.MODEL_SQL[model][statement].text), params
+                    ).scalars()
+                )
+                assert "SubPlan" not in plan, f"{model} {statement}:\n{plan}"
+                assert "Hash" in plan and "marts_scope" in plan, f"{model} {statement}:\n{plan}"
+        conn.execute(marts.REFRESH["drop_scope"])

@@ -69,7 +69,7 @@ def refresh(conn: Connection, run_id: str) -> list[checks.QualityResult]:
     conn.execute(REFRESH["scope"], params)
     for model in MODELS:
         started = time.perf_counter()
-        conn.execute(MODEL_SQL[model]["delete"], params)
+        conn.execute(MODEL_SQL[model]["delete_all" if params["full"] else "delete"], params)
         rows = conn.execute(MODEL_SQL[model]["insert"], params).rowcount
         log.info("mart refreshed", mart=model, full=params["full"], rows=rows, seconds=_since(started))
     conn.execute(REFRESH["drop_scope"])

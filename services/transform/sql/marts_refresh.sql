@@ -13,8 +13,9 @@ SELECT r.kind = 'rebuild' OR r.force
 -- name: scope
 -- The keys of the run's sales: every sale of the files the run transformed (their lines are the
 -- only facts a run adds). The models recompute these keys' rows over all of staging; a full refresh
--- leaves the table empty (it recomputes everything). The models test a key with `IN (SELECT ...)`:
--- PostgreSQL hashes this small table once, and drops the test altogether when :full is true.
+-- leaves the table empty (it recomputes everything). The models join the facts to its distinct keys
+-- (a hash join, linear however many keys a big run touches: an `OR ... IN (SELECT ...)` test
+-- became a nested loop once the keys outgrew work_mem) and drop the join when :full is true.
 CREATE TEMP TABLE marts_scope ON COMMIT DROP AS
 SELECT DISTINCT CAST(f.sale_date AT TIME ZONE 'UTC' AS date) AS sale_day, f.state_id,
        coalesce(f.make_id, CAST(:no_make AS uuid)) AS make_key, f.make_id, f.model, f.model_year,

@@ -3,11 +3,14 @@
 -- marts_refresh.sql). A priced sale has a price and MMR of at least :suspicious_price, so a
 -- placeholder cannot skew the ratios. Aggregated on the ids, named afterwards (fewer rows to join).
 
--- name: delete
+-- name: delete_all
 DELETE FROM marts.daily_sales
- WHERE :full
-    OR (sale_day, state_id, coalesce(make_id, CAST(:no_make AS uuid)))
-       IN (SELECT sale_day, state_id, make_key FROM pg_temp.marts_scope)
+
+-- name: delete
+DELETE FROM marts.daily_sales d
+ USING (SELECT DISTINCT sale_day, state_id, make_key FROM pg_temp.marts_scope) sc
+ WHERE d.sale_day = sc.sale_day AND d.state_id = sc.state_id
+   AND coalesce(d.make_id, CAST(:no_make AS uuid)) = sc.make_key
 
 -- name: insert
 INSERT INTO marts.daily_sales (
@@ -26,9 +29,10 @@ SELECT d.sale_day, d.state_id, st.state_code, d.make_id, mk.make_name, d.sales, 
                        f.selling_price >= :suspicious_price AND f.mmr >= :suspicious_price AS priced
                   FROM staging.fact_car_sales f
                  WHERE f.sale_date IS NOT NULL) s
-         WHERE :full
-            OR (s.sale_day, s.state_id, coalesce(s.make_id, CAST(:no_make AS uuid)))
-               IN (SELECT sale_day, state_id, make_key FROM pg_temp.marts_scope)
+          LEFT JOIN (SELECT DISTINCT sale_day, state_id, make_key FROM pg_temp.marts_scope) sc
+                 ON sc.sale_day = s.sale_day AND sc.state_id = s.state_id
+                AND sc.make_key = coalesce(s.make_id, CAST(:no_make AS uuid))
+         WHERE :full OR sc.sale_day IS NOT NULL
          GROUP BY s.sale_day, s.state_id, s.make_id) d
   JOIN staging.dim_state st ON st.state_id = d.state_id
   LEFT JOIN staging.dim_make mk ON mk.make_id = d.make_id

@@ -4,10 +4,13 @@
 -- (percentile_cont); the price/MMR median is over priced sales, the odometer median over known
 -- odometers.
 
--- name: delete
+-- name: delete_all
 DELETE FROM marts.price_guide
- WHERE :full
-    OR (make_id, model, model_year) IN (SELECT make_id, model, model_year FROM pg_temp.marts_scope)
+
+-- name: delete
+DELETE FROM marts.price_guide p
+ USING (SELECT DISTINCT make_id, model, model_year FROM pg_temp.marts_scope) sc
+ WHERE p.make_id = sc.make_id AND p.model = sc.model AND p.model_year = sc.model_year
 
 -- name: insert
 INSERT INTO marts.price_guide (
@@ -25,9 +28,9 @@ SELECT g.make_id, mk.make_name, g.model, g.model_year, g.sales,
                    AS median_price_to_mmr,
                percentile_cont(0.5) WITHIN GROUP (ORDER BY f.odometer) AS median_odometer
           FROM staging.fact_car_sales f
-         WHERE f.make_id IS NOT NULL AND f.model IS NOT NULL
-           AND (:full OR (f.make_id, f.model, f.model_year)
-                         IN (SELECT make_id, model, model_year FROM pg_temp.marts_scope))
+          LEFT JOIN (SELECT DISTINCT make_id, model, model_year FROM pg_temp.marts_scope) sc
+                 ON sc.make_id = f.make_id AND sc.model = f.model AND sc.model_year = f.model_year
+         WHERE f.make_id IS NOT NULL AND f.model IS NOT NULL AND (:full OR sc.make_id IS NOT NULL)
          GROUP BY f.make_id, f.model, f.model_year
         HAVING count(*) >= :min_sales) g
   JOIN staging.dim_make mk ON mk.make_id = g.make_id

@@ -4,9 +4,13 @@
 -- :suspicious_odometer_high miles, as in the transform's checks; a repaired sale was a shifted line
 -- put back in place.
 
--- name: delete
+-- name: delete_all
 DELETE FROM marts.seller_scorecard
- WHERE :full OR seller_id IN (SELECT seller_id FROM pg_temp.marts_scope)
+
+-- name: delete
+DELETE FROM marts.seller_scorecard c
+ USING (SELECT DISTINCT seller_id FROM pg_temp.marts_scope) sc
+ WHERE c.seller_id = sc.seller_id
 
 -- name: insert
 INSERT INTO marts.seller_scorecard (
@@ -28,6 +32,7 @@ SELECT d.seller_id, se.seller_name, d.sales, d.priced_sales, round(CAST(d.price_
                          OR coalesce(f.odometer <= :suspicious_odometer_low
                                      OR f.odometer >= :suspicious_odometer_high, false) AS suspicious
                   FROM staging.fact_car_sales f) s
-         WHERE :full OR s.seller_id IN (SELECT seller_id FROM pg_temp.marts_scope)
+          LEFT JOIN (SELECT DISTINCT seller_id FROM pg_temp.marts_scope) sc ON sc.seller_id = s.seller_id
+         WHERE :full OR sc.seller_id IS NOT NULL
          GROUP BY s.seller_id) d
   JOIN staging.dim_seller se ON se.seller_id = d.seller_id
