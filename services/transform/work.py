@@ -109,8 +109,12 @@ def copy_sales_statement(conn: Connection, run_id: str, sha256: str) -> str:
 
 def forget_sales(conn: Connection, run_id: str, sha256: str, line_numbers: list[int]) -> None:
     """A retried chunk's sales of an earlier attempt (its raw lines), so it redoes its rows only."""
+    # A join to the lines (hashed), not `= ANY (array)`: that compares every row with every line.
     _cursor(conn).execute(
-        sql.SQL("DELETE FROM {} WHERE line_number = ANY (%(lines)s)").format(sales(run_id, sha256)),
+        sql.SQL(
+            "DELETE FROM {} s USING unnest(CAST(%(lines)s AS bigint[])) AS l (line_number)"
+            " WHERE s.line_number = l.line_number"
+        ).format(sales(run_id, sha256)),
         {"lines": line_numbers},
     )
 
