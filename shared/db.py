@@ -71,6 +71,12 @@ def _advisory_lock(conn, query: str, name: str) -> None:
         conn.execute(load_dbapi_queries(LOCKS_SQL)[query], params)
 
 
+def dbapi_cursor(conn: Connection):
+    """A psycopg2 cursor on the SQLAlchemy connection's own connection (same transaction): for COPY
+    and for statements composed with psycopg2.sql."""
+    return conn.connection.dbapi_connection.cursor()
+
+
 def act_as_pipeline(conn: Connection) -> None:
     """Act as the `pipeline` role for the rest of this transaction, when the session may."""
     conn.execute(sa.text(load_queries(Path(__file__).with_name("roles.sql"))["act_as_pipeline"]))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from services.ingest import partition
 from services.ingest.reader import CopyFeed, Counts, RecordSplitter, Reject, read_header
-from shared.db import act_as_pipeline, xact_lock
+from shared.db import act_as_pipeline, dbapi_cursor, xact_lock
 from shared.errors import BadInputError
 from shared.sources import confine
 from shared.sqlfile import load_dbapi_queries
@@ -116,7 +116,7 @@ def ingest_file(ctx: StageContext, run_id: str, path: str, force: bool = False) 
         # hashlib releases the GIL, so it costs the load nothing. A file of a size never loaded
         # cannot be content loaded before; only a known size waits for the hash before loading.
         hashing = hasher.submit(_sha256, source)
-        cur = conn.connection.dbapi_connection.cursor()
+        cur = dbapi_cursor(conn)
         sha256 = previous = None
         cur.execute(Q["size_seen"], {"size_bytes": size})
         if cur.fetchone():

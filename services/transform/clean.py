@@ -67,9 +67,9 @@ DIMENSIONS = (
     Dimension("dim_seller", "seller", {"seller_id": "seller"}, rules.canonical_seller),
 )
 
-# The columns of work.sales (= staging.fact_car_sales after transform_run, chunk) with their
-# PostgreSQL types (the binary COPY needs them), and those of work.quarantine, in the order the
-# COPY statements of sql/chunk.sql list them.
+# The columns of a run's sales tables (staging.fact_car_sales's, in its order) with their
+# PostgreSQL types (work.py's binary COPY is made from them), and those of work.quarantine, in the
+# order the COPY of sql/chunk.sql lists them.
 SALES_COLUMNS = {
     "sale_id": "uuid", "make_id": "uuid", "model": "text", "trim": "text", "body": "text",
     "transmission_id": "uuid", "vin": "text", "state_id": "uuid", "condition": "int2", "odometer": "int4",

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection
 from services.transform import checks, clean, marts, pgbinary, work
 from shared import ledger, queues
 from shared.dataset import HEADER
-from shared.db import act_as_pipeline, xact_lock
+from shared.db import act_as_pipeline, dbapi_cursor, xact_lock
 from shared.errors import QualityCheckFailed, RunCancelled
 from shared.sqlfile import load_queries
 from shared.stage import StageContext, stage_job
@@ -91,14 +91,10 @@ class _Steps:
         self.log.info("transform step", step=name, seconds=seconds, **counted)
 
 
-def _cursor(conn: Connection):
-    return conn.connection.dbapi_connection.cursor()
-
-
 def _bound(conn: Connection, statement: sa.TextClause, params: dict) -> str:
     """A statement with its parameters inlined by the driver, for COPY (which takes none)."""
     compiled = statement.compile(dialect=conn.dialect)
-    return _cursor(conn).mogrify(str(compiled), compiled.construct_params(params)).decode()
+    return dbapi_cursor(conn).mogrify(str(compiled), compiled.construct_params(params)).decode()
 
 
 # --- 1. plan ---------------------------------------------------------------------------------------
@@ -214,7 +210,7 @@ def _read_raw(conn: Connection, spec) -> pa.Table:
         {"batch_id": spec.batch_id, "first_tid": f"({spec.first_page},0)", "end_tid": f"({spec.end_page},0)"},
     )
     buffer = io.BytesIO()
-    _cursor(conn).copy_expert(copy, buffer)
+    dbapi_cursor(conn).copy_expert(copy, buffer)
     if not buffer.tell():
         return pa.table({name: pa.array([], type=_RAW_CONVERT.column_types[name]) for name in _RAW_COLUMNS})
     buffer.seek(0)
@@ -259,7 +255,7 @@ def _copy_sales(conn: Connection, copy: str, table: pa.Table) -> None:
     if not table.num_rows:
         return
     pieces = pgbinary.copy_binary(table, list(clean.SALES_COLUMNS.values()))
-    _cursor(conn).copy_expert(copy, _Stream(pieces), size=1 << 16)
+    dbapi_cursor(conn).copy_expert(copy, _Stream(pieces), size=1 << 16)
 
 
 def _copy_in(conn: Connection, statement: str, table: pa.Table, run_id: str, chunk: int) -> None:
@@ -269,7 +265,7 @@ def _copy_in(conn: Connection, statement: str, table: pa.Table, run_id: str, chu
     table = table.add_column(0, "chunk", pa.repeat(pa.scalar(chunk, pa.int32()), table.num_rows))
     run = pa.repeat(pa.scalar(uuid.UUID(run_id).hex, pa.string()), table.num_rows)
     table = table.add_column(0, "transform_run", run)
-    _cursor(conn).copy_expert(str(CHUNK[statement]), _Stream(_csv(table)), size=1 << 16)
+    dbapi_cursor(conn).copy_expert(str(CHUNK[statement]), _Stream(_csv(table)), size=1 << 16)
 
 
 # --- 3. publish ------------------------------------------------------------------------------------
@@ -364,7 +360,7 @@ def _truncate_staging(conn: Connection) -> None:
     work.drop_fact_partitions(conn)
     tables = ["fact_car_sales", "quarantined_sales", *MODELS]
     names = sql.SQL(", ").join(sql.Identifier("staging", t) for t in tables)
-    _cursor(conn).execute(sql.SQL("TRUNCATE {}").format(names))
+    dbapi_cursor(conn).execute(sql.SQL("TRUNCATE {}").format(names))
 
 
 def _file_sales(conn: Connection, shas: list[str]) -> dict[str, int]:
@@ -416,7 +412,7 @@ def _publish(conn: Connection, steps: _Steps, run_id: str, shas: list[str], rebu
             if not isinstance(getattr(error, "orig", error), psycopg2.errors.ForeignKeyViolation):
                 raise
             inserted = published["partitions_attached"] = 0
-            published["unresolved_keys"] = _unresolved_keys(conn, _foreign_keys(conn))
+            published["unresolved_keys"] = _unresolved_keys(conn)
         counted["rows"] = published["sales_inserted"] = inserted
         counted["attached"] = published["partitions_attached"]
     with steps.step("quarantined_sales") as counted:
@@ -427,15 +423,11 @@ def _publish(conn: Connection, steps: _Steps, run_id: str, shas: list[str], rebu
     return published
 
 
-def _foreign_keys(conn: Connection) -> list:
-    return conn.execute(PUBLISH["fact_foreign_keys"]).all()
-
-
-def _unresolved_keys(conn: Connection, foreign: list) -> int:
+def _unresolved_keys(conn: Connection) -> int:
     """The run's sales (pg_temp.run_sales) whose dimension keys have no dimension row: one left
     join per foreign key of the fact table, as the catalog lists them."""
     counts, joins = [], []
-    for i, key in enumerate(foreign):
+    for i, key in enumerate(conn.execute(PUBLISH["fact_foreign_keys"]).all()):
         alias = sql.Identifier(f"d{i}")
         column, referenced = sql.Identifier(key.column_name), sql.Identifier(key.referenced_column)
         schema, table = key.referenced_table.split(".")
@@ -454,7 +446,7 @@ def _unresolved_keys(conn: Connection, foreign: list) -> int:
     query = sql.SQL("SELECT {} FROM pg_temp.run_sales s {}").format(
         sql.SQL(" + ").join(counts), sql.SQL(" ").join(joins)
     )
-    cur = _cursor(conn)
+    cur = dbapi_cursor(conn)
     cur.execute(query)
     return cur.fetchone()[0]
 
@@ -462,8 +454,9 @@ def _unresolved_keys(conn: Connection, foreign: list) -> int:
 def _check_published(
     conn: Connection, batch_ids: list[int], shas: list[str], published: dict
 ) -> list[checks.QualityResult]:
-    """The run's files now hold the sales counted in staging after the write (a file's sales are
-    one key range), and the lines quarantined."""
+    """The run's files now hold the sales they held before (a file's sales are one key range,
+    counted before the write) plus those just written (an attached partition counted, the lines
+    added by the insert's row count), and the lines quarantined."""
     raw_lines, split_trim_lines = conn.execute(CHECKS_PUBLISHED["raw_lines"], {"batch_ids": batch_ids}).one()
     quarantined = conn.execute(CHECKS_PUBLISHED["quarantined_lines"], {"source_sha256s": shas}).scalar()
     dimension_rows = {table: conn.execute(model["rows"]).all() for table, model in MODELS.items()}
@@ -486,7 +479,7 @@ def _after_commit(ctx: StageContext, run_id: str, analyze: bool) -> None:
                 statement = sql.SQL("ANALYZE {}").format(
                     sql.SQL(", ").join(sql.Identifier("staging", t) for t in tables)
                 )
-                conn.execute(sa.text(statement.as_string(_cursor(conn))))
+                conn.execute(sa.text(statement.as_string(dbapi_cursor(conn))))
                 conn.commit()
             act_as_pipeline(conn)
             work.drop(conn, run_id)

@@ -2,7 +2,7 @@
 
 Why: a chunk's sales carry eight uuids, a timestamp and two numerics per row, and PostgreSQL
 parses their text forms one character at a time; in the binary format a uuid is its 16 bytes and a
-timestamp one integer, so the COPY into work.sales costs the server a fraction of the CPU.
+timestamp one integer, so the COPY of a chunk's sales costs the server a fraction of the CPU.
 
 The format (PostgreSQL docs, "COPY ... Binary Format"): a header, then per row a 16-bit field count
 and per field a 32-bit length (-1 for NULL) and that many bytes, all big-endian, then a trailer.

@@ -23,6 +23,7 @@ from psycopg2 import sql
 from sqlalchemy.engine import Connection
 
 from services.transform import clean, rules
+from shared.db import dbapi_cursor
 from shared.sqlfile import load_queries
 
 SQL = Path(__file__).parent / "sql" / "work.sql"
@@ -30,10 +31,6 @@ QUERIES = {name: sa.text(text) for name, text in load_queries(SQL).items()}
 TABLES = ("quarantine", "dimension_rows")
 LAST_LINE = 2**48 - 1  # the largest line number a sale id holds
 _SALES_COLUMNS = sql.SQL(", ").join(sql.Identifier(c) for c in clean.SALES_COLUMNS)
-
-
-def _cursor(conn: Connection):
-    return conn.connection.dbapi_connection.cursor()
 
 
 def _partition(table: str, run_id: str) -> sql.Identifier:
@@ -70,7 +67,7 @@ def create(conn: Connection, run_id: str, sha256s: list[str]) -> None:
     """The run's empty partitions, created apart and then attached: ATTACH takes a lock on the
     parent that concurrent chunk jobs of other runs (writing to it) do not wait for; and its sales
     tables, one per file."""
-    cur = _cursor(conn)
+    cur = dbapi_cursor(conn)
     for table in TABLES:
         partition = _partition(table, run_id)
         cur.execute(
@@ -103,14 +100,14 @@ def copy_sales_statement(conn: Connection, run_id: str, sha256: str) -> str:
     return (
         sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT binary)")
         .format(sales(run_id, sha256), _SALES_COLUMNS)
-        .as_string(_cursor(conn))
+        .as_string(dbapi_cursor(conn))
     )
 
 
 def forget_sales(conn: Connection, run_id: str, sha256: str, line_numbers: list[int]) -> None:
     """A retried chunk's sales of an earlier attempt (its raw lines), so it redoes its rows only."""
     # A join to the lines (hashed), not `= ANY (array)`: that compares every row with every line.
-    _cursor(conn).execute(
+    dbapi_cursor(conn).execute(
         sql.SQL(
             "DELETE FROM {} s USING unnest(CAST(%(lines)s AS bigint[])) AS l (line_number)"
             " WHERE s.line_number = l.line_number"
@@ -129,7 +126,7 @@ def create_run_sales_view(conn: Connection, run_id: str, sha256s: list[str]) -> 
     tables = sql.SQL(" UNION ALL ").join(
         sql.SQL("SELECT * FROM {}").format(sales(run_id, sha256)) for sha256 in sha256s
     )
-    _cursor(conn).execute(sql.SQL("CREATE TEMP VIEW run_sales AS {}").format(tables))
+    dbapi_cursor(conn).execute(sql.SQL("CREATE TEMP VIEW run_sales AS {}").format(tables))
 
 
 def attach(conn: Connection, run_id: str, sha256: str) -> int:
@@ -138,7 +135,7 @@ def attach(conn: Connection, run_id: str, sha256: str) -> int:
     the fact table's readers, attached. ATTACH validates the foreign keys (one join each) and
     skips the scan of the partition's range, which the table's CHECK already proves. Returns the
     sales it holds, counted."""
-    cur = _cursor(conn)
+    cur = dbapi_cursor(conn)
     moved, name = _sales_name(run_id, sha256), fact_partition(sha256)
     partition = sql.Identifier("staging", name)
     cur.execute(sql.SQL("ALTER TABLE {} SET SCHEMA staging").format(sales(run_id, sha256)))
@@ -165,14 +162,14 @@ def attach(conn: Connection, run_id: str, sha256: str) -> int:
 
 def drop_fact_partitions(conn: Connection) -> None:
     """Every partition of the fact table (a rebuild attaches every file again)."""
-    cur = _cursor(conn)
+    cur = dbapi_cursor(conn)
     for name in conn.execute(QUERIES["fact_partitions"]).scalars().all():
         cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("staging", name)))
 
 
 def drop(conn: Connection, run_id: str) -> None:
     """The run's partitions and whatever sales tables of it were not attached."""
-    cur = _cursor(conn)
+    cur = dbapi_cursor(conn)
     for table in TABLES:
         cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_partition(table, run_id)))
     prefix = _sales_name(run_id, "").replace("_", "\\_") + "%"

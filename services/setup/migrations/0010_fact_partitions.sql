@@ -15,21 +15,24 @@ ALTER TABLE staging.fact_car_sales_0009 RENAME CONSTRAINT fact_car_sales_pkey TO
 
 CREATE TABLE staging.fact_car_sales (
     LIKE staging.fact_car_sales_0009 INCLUDING DEFAULTS INCLUDING CONSTRAINTS,
-    CONSTRAINT fact_car_sales_pkey PRIMARY KEY (sale_id),
-    CONSTRAINT fact_car_sales_make_fk FOREIGN KEY (make_id) REFERENCES staging.dim_make,
-    CONSTRAINT fact_car_sales_transmission_fk FOREIGN KEY (transmission_id) REFERENCES staging.dim_transmission,
-    CONSTRAINT fact_car_sales_state_fk FOREIGN KEY (state_id) REFERENCES staging.dim_state,
-    CONSTRAINT fact_car_sales_exterior_color_fk FOREIGN KEY (exterior_color_id) REFERENCES staging.dim_color,
-    CONSTRAINT fact_car_sales_interior_color_fk FOREIGN KEY (interior_color_id) REFERENCES staging.dim_color,
-    CONSTRAINT fact_car_sales_seller_fk FOREIGN KEY (seller_id) REFERENCES staging.dim_seller
+    CONSTRAINT fact_car_sales_pkey PRIMARY KEY (sale_id)
 ) PARTITION BY RANGE (sale_id);
 
 DO $$
 DECLARE
+    fk record;
     file text;
     partition text;
     prefix text;  -- rules.sale_uuid: 72 bits of the SHA-256 around the version and variant digits
 BEGIN
+    -- The foreign keys as the earlier migrations defined them (LIKE copies no foreign key).
+    FOR fk IN
+        SELECT conname, pg_get_constraintdef(oid) AS definition FROM pg_constraint
+         WHERE conrelid = 'staging.fact_car_sales_0009'::regclass AND contype = 'f' ORDER BY conname
+    LOOP
+        EXECUTE 'ALTER TABLE staging.fact_car_sales ADD CONSTRAINT ' || quote_ident(fk.conname)
+             || ' ' || fk.definition;
+    END LOOP;
     FOR file IN SELECT DISTINCT source_sha256 FROM staging.fact_car_sales_0009 LOOP
         partition := 'staging.' || quote_ident('fact_car_sales_' || left(file, 18));
         prefix := left(file, 12) || '8' || substr(file, 13, 3) || '8' || substr(file, 16, 3);
